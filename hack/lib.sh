@@ -1,0 +1,27 @@
+# Shared helpers for hack/ scripts. Source it; do not run it.
+# Everything built or downloaded lives under $HEADWATER_CACHE (never in the repo),
+# in a directory named after its version, so a second run finds it and returns at once.
+set -euo pipefail
+
+HEADWATER_CACHE="${HEADWATER_CACHE:-$HOME/.cache/headwater}"
+HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$HACK_DIR/.." && pwd)"
+
+# Pinned versions: one place to bump them.
+K8S_VERSION="${K8S_VERSION:-v1.36.3}"
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+HELM_VERSION="${HELM_VERSION:-v3.22.0}"
+# MinIO's repository is archived; this is the last commit the Go module proxy serves.
+MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+DEBEZIUM_VERSION="${DEBEZIUM_VERSION:-3.6.1.Final}"
+
+log() { printf '[hack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# run_locked NAME CMD...: serialise concurrent builds of the same artefact.
+run_locked() {
+  local name="$1"; shift
+  mkdir -p "$HEADWATER_CACHE/locks"
+  ( flock 9; "$@" ) 9>"$HEADWATER_CACHE/locks/$name.lock"
+}
