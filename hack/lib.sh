@@ -14,8 +14,17 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 # MinIO's repository is archived; this is the last commit the Go module proxy serves.
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
-KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+# Debezium 3.6.1.Final is built against Kafka 4.3.0 (version.kafka in debezium-build-parent).
+KAFKA_VERSION="${KAFKA_VERSION:-4.3.0}"
 DEBEZIUM_VERSION="${DEBEZIUM_VERSION:-3.6.1.Final}"
+# debezium-connector-mariadb was last published to Maven Central at 3.5.0.Final.
+DEBEZIUM_MARIADB_VERSION="${DEBEZIUM_MARIADB_VERSION:-3.5.0.Final}"
+STRIMZI_CONFIG_PROVIDER_VERSION="${STRIMZI_CONFIG_PROVIDER_VERSION:-1.2.2}"
+LOG4J_VERSION="${LOG4J_VERSION:-2.25.3}"
+SLF4J_VERSION="${SLF4J_VERSION:-2.0.17}"
+FLINK_VERSION="${FLINK_VERSION:-2.3.0}"
+FLINK_KAFKA_CONNECTOR_VERSION="${FLINK_KAFKA_CONNECTOR_VERSION:-5.0.0-2.2}"
+PYSPARK_VERSION="${PYSPARK_VERSION:-4.1.4}"
 
 log() { printf '[hack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Real data services on loopback for Headwater's test suites and demo.
+#
+#   hack/services.sh <service> <install|start|stop|status|env>
+#   hack/services.sh all <install|start|stop|status|env>
+#
+# Services: postgres postgres-replica mariadb kafka connect minio prometheus flink
+#           pyspark helm
+#
+# install  downloads/builds once into $HEADWATER_CACHE/<thing>-<version>/ (cached; a
+#          second call returns in about a second).
+# start    idempotent; waits until the service really answers; writes a pid file.
+# stop     kills exactly the process group it started, waits for it to exit; idempotent.
+# status   exit 0 when running.
+# env      KEY=value lines for tests to source (see hack/README.md).
+#
+# Runtime state (data, logs, pid files) lives in ${HEADWATER_RUN:-$HEADWATER_CACHE/run}/<service>/.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+HEADWATER_RUN="${HEADWATER_RUN:-$HEADWATER_CACHE/run}"
+SERVICES_DIR="$HACK_DIR/services"
+# Everything listens on loopback only; tests and the demo never need more.
+HEADWATER_HOST="${HEADWATER_HOST:-127.0.0.1}"
+
+# Order matters for `all start`: Connect needs Kafka, Flink reads MinIO's keys.
+ALL_SERVICES=(postgres postgres-replica mariadb kafka connect minio prometheus flink pyspark helm)
+
+# ---------------------------------------------------------------- shared helpers
+
+# timed LABEL CMD...: run CMD, then log how long it took (install steps report their cost).
+timed() {
+  local label="$1"; shift
+  local t0=$SECONDS
+  "$@"
+  log "$label: done in $((SECONDS - t0))s"
+}
+
+run_dir() { printf '%s/%s' "$HEADWATER_RUN" "$1"; }
+
+# pid_alive PIDFILE: the recorded process (group leader) still exists.
+pid_alive() {
+  local pidfile="$1" pid
+  [[ -s "$pidfile" ]] || return 1
+  pid="$(<"$pidfile")"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  # A zombie still answers kill -0; treat it as dead.
+  [[ "$(ps -o stat= -p "$pid" 2>/dev/null | tr -d ' ')" != Z* ]]
+}
+
+# spawn PIDFILE LOGFILE CMD...: start CMD detached in its own session, so that it is the
+# leader of a fresh process group that `stop` can kill as a whole (JVM launch scripts
+# and pg/mariadb helpers fork children), and so it survives the caller's shell.
+spawn() {
+  local pidfile="$1" logfile="$2"; shift 2
+  mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
+  : >"$logfile"
+  setsid "$@" </dev/null >>"$logfile" 2>&1 &
+  echo $! >"$pidfile"
+}
+
+# kill_group PIDFILE [TIMEOUT]: TERM the process group, wait, then KILL. Idempotent.
+kill_group() {
+  local pidfile="$1" timeout="${2:-30}" pid i
+  if ! pid_alive "$pidfile"; then rm -f "$pidfile"; return 0; fi
+  pid="$(<"$pidfile")"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < timeout * 10; i++)); do
+    # Wait for the whole group, not just the leader: children may outlive it briefly.
+    pgrep -g "$pid" >/dev/null 2>&1 || break
+    sleep 0.1
+  done
+  if pgrep -g "$pid" >/dev/null 2>&1; then
+    log "process group $pid did not stop within ${timeout}s; sending KILL"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do pgrep -g "$pid" >/dev/null 2>&1 || break; sleep 0.1; done
+  fi
+  rm -f "$pidfile"
+}
+
+# wait_until TIMEOUT PIDFILE LOGFILE WHAT CMD...: poll CMD until it succeeds. Fails early
+# when the process died, and fails with the log's tail so CI output shows why.
+wait_until() {
+  local timeout="$1" pidfile="$2" logfile="$3" what="$4"; shift 4
+  local deadline=$((SECONDS + timeout))
+  while ((SECONDS < deadline)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    if [[ -n "$pidfile" ]] && ! pid_alive "$pidfile"; then
+      log "$what: process exited before it became ready; last lines of $logfile:"
+      tail -n 40 "$logfile" >&2 || true
+      return 1
+    fi
+    sleep 0.5
+  done
+  log "$what: not ready after ${timeout}s; last lines of $logfile:"
+  tail -n 40 "$logfile" >&2 || true
+  return 1
+}
+
+# http_ok URL: 2xx answer.
+http_ok() { curl -fsS -o /dev/null --max-time 5 "$1"; }
+
+# port_free PORT: nothing listens on HOST:PORT (so a foreign server is not mistaken for ours).
+port_free() { ! (exec 3<>"/dev/tcp/$HEADWATER_HOST/$1") 2>/dev/null; }
+
+require_port_free() {
+  local port="$1" what="$2"
+  if ! port_free "$port"; then
+    log "$what: port $HEADWATER_HOST:$port is already in use by another process (not started by hack/services.sh)"
+    return 1
+  fi
+}
+
+# apt_install PKG...: install Debian packages that are missing, without letting their
+# maintainer scripts start system services (we run our own instances on our own ports).
+# `apt-get update` runs at most once per invocation of this script, and only when needed.
+APT_UPDATED=0
+apt_install() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  ((${#missing[@]})) || return 0
+  local sudo=()
+  [[ $EUID -eq 0 ]] || sudo=(sudo)
+  # policy-rc.d exit 101 = "action forbidden": invoke-rc.d then skips starting services.
+  # Only install it when none exists, and remove only the one we created.
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    created_policy=1
+  fi
+  local rc=0
+  if ((APT_UPDATED == 0)); then
+    log "apt-get update (missing: ${missing[*]})"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
+    APT_UPDATED=1
+  fi
+  if ((rc == 0)); then
+    log "apt-get install --no-install-recommends ${missing[*]}"
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null || rc=$?
+  fi
+  ((created_policy)) && "${sudo[@]}" rm -f "$policy"
+  return "$rc"
+}
+
+# mvn_fetch POM DEST [-Dprop=value...]: copy the runtime closure of the pom's
+# dependencies into DEST (a flat dir of jars), through the normal ~/.m2 cache.
+mvn_fetch() {
+  local pom="$1" dest="$2"; shift 2
+  mkdir -p "$dest"
+  local out rc=0
+  out="$(mktemp)"
+  # Maven's output only matters when it fails (it also sprinkles colour codes).
+  mvn -B -q -f "$pom" dependency:copy-dependencies \
+    -DoutputDirectory="$dest" -DincludeScope=runtime "$@" >"$out" 2>&1 || rc=$?
+  if ((rc != 0)); then
+    log "mvn failed for $pom $*:"
+    grep -E 'ERROR|FAIL' "$out" | head -n 30 >&2 || tail -n 30 "$out" >&2
+  fi
+  rm -f "$out"
+  return "$rc"
+}
+
+# render TEMPLATE DEST: substitute ${VAR} from the environment (only the listed variables).
+render() {
+  local template="$1" dest="$2"; shift 2
+  local vars="" v
+  for v in "$@"; do vars+="\${$v} "; done
+  envsubst "$vars" <"$template" >"$dest"
+}
+
+# java_bin: JDK 17 (Debian's); Temurin 25 also exists, but Kafka/Flink/Spark target 17.
+java_bin() {
+  if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then echo "$JAVA_HOME/bin/java"; return; fi
+  if [[ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]]; then echo /usr/lib/jvm/java-17-openjdk-amd64/bin/java; return; fi
+  command -v java
+}
+
+# ---------------------------------------------------------------- per-service logic
+
+for f in "$SERVICES_DIR"/*.sh; do
+  # shellcheck source=/dev/null
+  source "$f"
+done
+
+# Service name -> function prefix (postgres-replica -> postgres_replica).
+fn_prefix() { printf '%s' "${1//-/_}"; }
+
+dispatch() {
+  local svc="$1" action="$2" prefix
+  prefix="$(fn_prefix "$svc")"
+  if ! declare -F "${prefix}_${action}" >/dev/null; then
+    case "$action" in
+      # Install-only tools: start/stop are no-ops, status means "installed".
+      start|stop) return 0 ;;
+      *) log "$svc: action '$action' is not supported"; return 2 ;;
+    esac
+  fi
+  "${prefix}_${action}"
+}
+
+usage() {
+  echo "usage: $0 <service|all> <install|start|stop|status|env>" >&2
+  echo "services: ${ALL_SERVICES[*]}" >&2
+  exit 2
+}
+
+main() {
+  (($# == 2)) || usage
+  local svc="$1" action="$2"
+  case "$action" in install|start|stop|status|env) ;; *) usage ;; esac
+  if [[ "$svc" != all ]]; then
+    local known=0 s
+    for s in "${ALL_SERVICES[@]}"; do [[ "$s" == "$svc" ]] && known=1; done
+    ((known)) || usage
+    if [[ "$action" == install ]]; then
+      run_locked "install-$svc" dispatch "$svc" install
+    else
+      dispatch "$svc" "$action"
+    fi
+    return
+  fi
+  local list=("${ALL_SERVICES[@]}") rc=0 s
+  case "$action" in
+    install)
+      local t0=$SECONDS
+      for s in "${list[@]}"; do
+        [[ "$s" == postgres-replica ]] && continue   # same install as postgres
+        run_locked "install-$s" dispatch "$s" install
+      done
+      log "all install: done in $((SECONDS - t0))s" ;;
+    start)
+      for s in "${list[@]}"; do dispatch "$s" start; done ;;
+    stop)
+      # Reverse order: Connect before Kafka, so it shuts down cleanly.
+      local i
+      for ((i = ${#list[@]} - 1; i >= 0; i--)); do dispatch "${list[i]}" stop || rc=1; done ;;
+    status)
+      for s in "${list[@]}"; do
+        if dispatch "$s" status >/dev/null 2>&1; then echo "$s: running/installed"
+        else echo "$s: down"; rc=1; fi
+      done ;;
+    env)
+      for s in "${list[@]}"; do dispatch "$s" env; done ;;
+  esac
+  return "$rc"
+}
+
+main "$@"
