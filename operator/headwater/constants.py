@@ -1,0 +1,80 @@
+"""Names, labels, annotation keys and condition reasons: defined once, used everywhere."""
+
+from __future__ import annotations
+
+from typing import Final
+
+GROUP: Final = "headwater.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+CATEGORY: Final = "headwater"
+FIELD_MANAGER: Final = "headwater"
+
+# Finalizer used only by kinds that clean something outside Kubernetes.
+FINALIZER: Final = f"{GROUP}/cleanup"
+
+# --- labels -------------------------------------------------------------------------------
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_INSTANCE: Final = "app.kubernetes.io/instance"
+LABEL_COMPONENT: Final = "app.kubernetes.io/component"
+LABEL_PART_OF: Final = "app.kubernetes.io/part-of"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+LABEL_VERSION: Final = "app.kubernetes.io/version"
+MANAGED_BY: Final = "headwater"
+# Inventory labels: which CR owns a child. Pruning selects on these (not on ownerReferences,
+# which a list call cannot filter by).
+LABEL_OWNER_KIND: Final = f"{GROUP}/owner-kind"
+LABEL_OWNER_NAME: Final = f"{GROUP}/owner-name"
+LABEL_OWNER_UID: Final = f"{GROUP}/owner-uid"
+LABEL_PLATFORM: Final = f"{GROUP}/platform"
+# Objects with this label are created once and never pruned or rewritten (generated secrets).
+LABEL_RETAIN: Final = f"{GROUP}/retain"
+
+# --- annotations --------------------------------------------------------------------------
+ANNOTATION_CONFIG_HASH: Final = f"{GROUP}/config-hash"
+ANNOTATION_APPLIED_HASH: Final = f"{GROUP}/applied-hash"
+ANNOTATION_PAUSED: Final = f"{GROUP}/paused"
+ANNOTATION_RESTART: Final = f"{GROUP}/restarted-at"
+
+# --- condition types ------------------------------------------------------------------------
+COND_READY: Final = "Ready"
+COND_RECONCILING: Final = "Reconciling"
+COND_STALLED: Final = "Stalled"
+COND_REACHABLE: Final = "Reachable"
+COND_CDC_READY: Final = "CdcReady"
+
+
+class Reason:
+    """CamelCase condition reasons. Users grep for these; never rename one lightly."""
+
+    READY: Final = "Ready"
+    PROGRESSING: Final = "Progressing"
+    COMPONENTS_NOT_READY: Final = "ComponentsNotReady"
+    INVALID_SPEC: Final = "InvalidSpec"
+    PAUSED: Final = "Paused"
+    APPLY_FAILED: Final = "ApplyFailed"
+    RECONCILE_ERROR: Final = "ReconcileError"
+    MISSING_REFERENCE: Final = "MissingReference"
+    REFERENCE_NOT_READY: Final = "ReferenceNotReady"
+    SECRET_NOT_FOUND: Final = "SecretNotFound"
+    IMMUTABLE_FIELD: Final = "ImmutableField"
+    DELETING: Final = "Deleting"
+    # data plane
+    CONNECT_UNAVAILABLE: Final = "ConnectUnavailable"
+    CONNECTOR_FAILED: Final = "ConnectorFailed"
+    CONNECTOR_PAUSED: Final = "ConnectorPaused"
+    CONNECTOR_STOPPED: Final = "ConnectorStopped"
+    CONNECTOR_NOT_RUNNING: Final = "ConnectorNotRunning"
+    RESTART_LIMIT_REACHED: Final = "RestartLimitReached"
+    UNREACHABLE: Final = "Unreachable"
+    AUTHENTICATION_FAILED: Final = "AuthenticationFailed"
+    PREFLIGHT_FAILED: Final = "PreflightFailed"
+    PREFLIGHT_PASSED: Final = "PreflightPassed"
+    PREFLIGHT_NOT_SUPPORTED: Final = "PreflightNotSupported"
+    OBJECT_STORE_UNAVAILABLE: Final = "ObjectStoreUnavailable"
+    RETENTION_LOCKED: Final = "RetentionLocked"
+    FLINK_UNAVAILABLE: Final = "FlinkUnavailable"
+    JOB_FAILING: Final = "JobFailing"
+    JOB_SUSPENDED: Final = "JobSuspended"
+    JOB_NOT_RUNNING: Final = "JobNotRunning"
+    SAVEPOINT_FAILED: Final = "SavepointFailed"

@@ -1,0 +1,147 @@
+"""Kopf wiring: settings, start/stop of the controller, and one event handler per kind.
+
+Kopf watches the Headwater CRs (with reconnects, peering for several replicas, logging) and
+hands every event to the controller, which does the level-based work. Only `on.event`
+handlers are registered, so Kopf never writes its own annotations, status fields or
+finalizers to our objects: GitOps tools see no churn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import os
+from typing import Any
+
+import kopf
+
+from .api import KINDS
+from .constants import FINALIZER, GROUP, VERSION
+from .kube.client import Credentials, Kube
+from .metrics import Metrics, serve
+from .reconcile.base import Controller, Settings
+from .reconcile.registry import build_reconcilers, build_services
+
+log = logging.getLogger("headwater")
+
+_state: dict[str, Any] = {}
+
+
+def controller() -> Controller | None:
+    return _state.get("controller")
+
+
+def settings_from_env() -> Settings:
+    namespaces = tuple(n for n in os.environ.get("HEADWATER_NAMESPACES", "").split(",") if n)
+    return Settings(
+        workers=int(os.environ.get("HEADWATER_WORKERS", "16")),
+        threads=int(os.environ.get("HEADWATER_THREADS", "8")),
+        namespaces=namespaces,
+        operator_namespace=os.environ.get("HEADWATER_OPERATOR_NAMESPACE", "headwater-system"),
+    )
+
+
+@kopf.on.startup()
+async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Our own Events are posted on condition transitions; Kopf would also post log lines.
+    settings.posting.enabled = False
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    settings.watching.server_timeout = 270
+    settings.watching.client_timeout = 300
+    settings.networking.request_timeout = 30
+    settings.queueing.idle_timeout = 30  # keep per-object workers around between bursts
+    if os.environ.get("HEADWATER_PEERING"):
+        settings.peering.name = os.environ["HEADWATER_PEERING"]
+        settings.peering.mandatory = True
+    else:
+        settings.peering.standalone = True
+
+    hw = settings_from_env()
+    metrics = Metrics()
+    kube = Kube(Credentials.load(), max_connections=max(8, hw.workers * 2))
+    ctl = Controller(
+        kube, build_reconcilers(), hw, services=build_services(hw, metrics), metrics=metrics
+    )
+    _state.update(controller=ctl, kube=kube, metrics=metrics)
+    port = int(os.environ.get("HEADWATER_METRICS_PORT", "8080"))
+    if port:
+        _state["http"] = await serve(
+            metrics,
+            port=port,
+            ready=ctl.started.is_set,
+            refresh=lambda: _refresh_gauges(ctl, metrics),
+        )
+    await ctl.start()
+
+
+def _refresh_gauges(ctl: Controller, metrics: Metrics) -> None:
+    from .kube.conditions import is_true
+
+    metrics.queue_depth.set(len(ctl.queue))
+    counts: dict[tuple[str, str], int] = {}
+    metrics.resource_ready.clear()
+    for body in ctl.store.items():
+        meta = body["metadata"]
+        ready = is_true(body)
+        counts[(body["kind"], str(ready).lower())] = (
+            counts.get((body["kind"], str(ready).lower()), 0) + 1
+        )
+        metrics.resource_ready.labels(body["kind"], meta.get("namespace", ""), meta["name"]).set(
+            int(ready)
+        )
+    metrics.resources.clear()
+    for info in KINDS:
+        for ready_s in ("true", "false"):
+            metrics.resources.labels(info.kind, ready_s).set(counts.get((info.kind, ready_s), 0))
+    for verb, n in ctl.kube.counter.by_verb.items():
+        metrics.api_requests.labels(verb).set(n)
+
+
+@kopf.on.cleanup()
+async def _cleanup(**_: Any) -> None:
+    ctl = _state.pop("controller", None)
+    if ctl is not None:
+        await ctl.stop()
+    http = _state.pop("http", None)
+    if http is not None:
+        await http.cleanup()
+    kube = _state.pop("kube", None)
+    if kube is not None:
+        await kube.close()
+
+
+def _register() -> None:
+    for info in KINDS:
+
+        @kopf.on.event(GROUP, VERSION, info.plural, id=f"observe-{info.plural}")
+        async def _observe(event: dict[str, Any], body: kopf.Body, **_: Any) -> None:
+            ctl = controller()
+            if ctl is None:
+                return
+            await ctl.started.wait()
+            ctl.observe(copy.deepcopy(dict(body)), event.get("type"))
+
+
+_register()
+
+
+def run(
+    *, namespaces: list[str] | None = None, liveness: str | None = None, verbose: bool = False
+) -> None:
+    """Run the operator until interrupted (what `headwater run` does)."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    if namespaces:
+        os.environ["HEADWATER_NAMESPACES"] = ",".join(namespaces)
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces or [],
+            liveness_endpoint=liveness,
+        )
+    )

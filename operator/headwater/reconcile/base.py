@@ -1,0 +1,586 @@
+"""The controller: one level-based loop for every kind.
+
+Kopf feeds watch events of the Headwater CRs into `Controller.observe`; informer caches feed
+child and Secret events in. Both only *enqueue keys*. Workers take keys from one
+de-duplicating queue and call the kind's `reconcile(body, ctx)`, which computes everything
+from the current state of the world (never from the event), writes status when it changed,
+and is re-run on a timer (the resync) or when anything it depends on changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import copy
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from pydantic import ValidationError
+
+from ..constants import (
+    ANNOTATION_PAUSED,
+    API_VERSION,
+    COND_READY,
+    COND_RECONCILING,
+    FINALIZER,
+    LABEL_OWNER_KIND,
+    LABEL_OWNER_NAME,
+    Reason,
+)
+from ..kube import conditions
+from ..kube.apply import Applier
+from ..kube.cache import ClusterCache
+from ..kube.client import ApiError, Kube
+from ..kube.events import EventRecorder, scrub
+from .queue import WorkQueue
+
+log = logging.getLogger("headwater")
+Obj = dict[str, Any]
+Key = tuple[str, str, str]  # kind, namespace, name
+T = TypeVar("T")
+
+
+class InvalidSpec(Exception):
+    """The spec can't be acted on until the user changes it (-> Stalled, no retry)."""
+
+    def __init__(self, message: str, reason: str = Reason.INVALID_SPEC):
+        super().__init__(message)
+        self.reason = reason
+
+
+class Retry(Exception):
+    """A temporary condition: report it and try again after `delay` seconds."""
+
+    def __init__(self, message: str, reason: str, delay: float = 30.0):
+        super().__init__(message)
+        self.reason = reason
+        self.delay = delay
+
+
+def validation_message(err: ValidationError) -> str:
+    """`spec.kafka.managed.replicas: Input should be ...` lines from a pydantic error."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"spec.{loc}: {msg}" if loc else f"spec: {msg}")
+    return "; ".join(parts)
+
+
+@dataclass
+class Outcome:
+    """What one reconcile decided."""
+
+    status: Obj
+    ready: bool
+    reason: str
+    message: str = ""
+    stalled: bool = False
+    extra_conditions: list[conditions.Cond] = field(default_factory=list)
+    requeue_after: float | None = None
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # type, reason, message
+    # For deletion: True when external clean-up finished and the finalizer may go.
+    finalized: bool = False
+
+
+class Reconciler(Protocol):
+    kind: str
+    resync_seconds: float
+
+    def needs_finalizer(self, body: Obj) -> bool:
+        """Whether deleting this CR must clean something outside Kubernetes."""
+
+    async def reconcile(self, body: Obj, ctx: Context) -> Outcome: ...
+
+    async def finalize(self, body: Obj, ctx: Context) -> Outcome: ...
+
+
+@dataclass
+class Settings:
+    """Operator tuning; see README "Scaling"."""
+
+    workers: int = 16
+    threads: int = 8
+    max_backoff: float = 300.0
+    namespaces: tuple[str, ...] = ()
+    operator_namespace: str = "headwater-system"
+    resync_jitter: float = 0.1
+    dataplane_timeout: float = 10.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Store:
+    """Latest body of every Headwater CR, fed by Kopf's watch."""
+
+    def __init__(self) -> None:
+        self._objs: dict[Key, Obj] = {}
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        return self._objs.get((kind, namespace, name))
+
+    def put(self, key: Key, body: Obj) -> None:
+        self._objs[key] = body
+
+    def pop(self, key: Key) -> Obj | None:
+        return self._objs.pop(key, None)
+
+    def items(self, kind: str | None = None) -> list[Obj]:
+        return [o for (k, _, _), o in self._objs.items() if kind is None or k == kind]
+
+    def __len__(self) -> int:
+        return len(self._objs)
+
+
+# What the current reconcile read: (namespace, kind, name or "*"). Whatever a reconcile reads,
+# it depends on: a change to any of it enqueues the reader again. Tracked per task, so the
+# dependency graph follows the code instead of a hand-written list that drifts from it.
+_reads: contextvars.ContextVar[set[tuple[str, str, str]] | None] = contextvars.ContextVar(
+    "headwater_reads", default=None
+)
+
+
+def _track(ns: str, kind: str, name: str) -> None:
+    reads = _reads.get()
+    if reads is not None:
+        reads.add((ns, kind, name))
+
+
+@dataclass
+class Context:
+    """Everything a reconciler may use. Tests build one without Kopf."""
+
+    kube: Kube
+    cache: ClusterCache
+    applier: Applier
+    store: Store
+    events: EventRecorder
+    settings: Settings
+    executor: ThreadPoolExecutor
+    services: dict[str, Any] = field(default_factory=dict)  # data-plane client factories
+
+    enqueue: Callable[[Key], None] = lambda key: None
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """A Headwater CR from the store; the caller now depends on it."""
+        _track(namespace, kind, name)
+        return self.store.get(kind, namespace, name)
+
+    def find(self, kind: str, namespace: str) -> list[Obj]:
+        """All CRs of a kind in a namespace; the caller now depends on every one of them."""
+        _track(namespace, kind, "*")
+        return [o for o in self.store.items(kind) if o["metadata"].get("namespace") == namespace]
+
+    def secret(self, namespace: str, name: str) -> Obj | None:
+        """A Secret from the cache; the caller now depends on it."""
+        _track(namespace, "Secret", name)
+        return self.cache.secret(namespace, name)
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking data-plane call off the event loop, in the bounded pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: fn(*args))
+
+
+def key_of(body: Mapping[str, Any]) -> Key:
+    meta = body["metadata"]
+    return body["kind"], meta.get("namespace", ""), meta["name"]
+
+
+def _meaningful(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What, when changed, needs a reconcile of the object itself (not its status)."""
+    meta = body.get("metadata", {})
+    return (
+        meta.get("generation"),
+        meta.get("deletionTimestamp"),
+        tuple(meta.get("finalizers") or ()),
+        tuple(sorted((meta.get("annotations") or {}).items())),
+        meta.get("uid"),
+    )
+
+
+def _visible(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What dependents read from an object: its spec and readiness/endpoints."""
+    status = body.get("status") or {}
+    ready = conditions.get(status.get("conditions"), COND_READY)
+    return (
+        body.get("metadata", {}).get("generation"),
+        status.get("observedGeneration"),
+        ready.get("status") if ready else None,
+        repr(status.get("endpoints")),
+        repr(status.get("topics")),
+        repr(status.get("pathTemplate")),
+    )
+
+
+class Controller:
+    def __init__(
+        self,
+        kube: Kube,
+        reconcilers: Iterable[Reconciler],
+        settings: Settings | None = None,
+        *,
+        cache: ClusterCache | None = None,
+        services: dict[str, Any] | None = None,
+        metrics: Any = None,
+    ):
+        self.settings = settings or Settings()
+        self.kube = kube
+        self.cache = cache or ClusterCache(kube, self.settings.namespaces or None)
+        self.store = Store()
+        self.queue: WorkQueue[Key] = WorkQueue()
+        self.reconcilers = {r.kind: r for r in reconcilers}
+        self._by_lower = {k.lower(): k for k in self.reconcilers}
+        self._failures: dict[Key, int] = {}
+        self._dependents: dict[tuple[str, str, str], set[Key]] = {}
+        self._refs: dict[Key, set[tuple[str, str, str]]] = {}
+        self.executor = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="dataplane")
+        self.ctx = Context(
+            kube=kube,
+            cache=self.cache,
+            applier=Applier(kube, self.cache),
+            store=self.store,
+            events=EventRecorder(kube),
+            settings=self.settings,
+            executor=self.executor,
+            services=services or {},
+            enqueue=self.queue.add,
+        )
+        self.metrics = metrics
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.started = asyncio.Event()
+        self.cache.listeners.append(self._on_cache_event)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.cache.start()
+        self._tasks.append(asyncio.create_task(self.queue.run_timer(), name="queue-timer"))
+        await self.cache.wait_synced()
+        for i in range(self.settings.workers):
+            self._tasks.append(asyncio.create_task(self._worker(), name=f"worker-{i}"))
+        self.started.set()
+        log.info(
+            "controller started: %d workers, %d cached children/secrets",
+            self.settings.workers,
+            self.cache.size(),
+        )
+
+    async def stop(self) -> None:
+        self.queue.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.cache.stop()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- event intake ------------------------------------------------------------------------
+
+    def observe(self, body: Obj, event_type: str | None = None) -> None:
+        """A watch event of a Headwater CR (called from Kopf's on.event handler)."""
+        key = key_of(body)
+        if event_type == "DELETED":
+            old = self.store.pop(key)
+            self.queue.forget(key)
+            self._failures.pop(key, None)
+            self._set_refs(key, ())
+            if old is not None:
+                self._enqueue_dependents(key)
+            return
+        old = self.store.get(*key)
+        self.store.put(key, body)
+        if old is None or _meaningful(old) != _meaningful(body):
+            self.queue.add(key)
+        if old is None or _visible(old) != _visible(body):
+            self._enqueue_dependents(key)
+
+    def _set_refs(self, key: Key, refs: Iterable[tuple[str, str, str]]) -> None:
+        new = set(refs)
+        for ref in self._refs.get(key, set()) - new:
+            deps = self._dependents.get(ref)
+            if deps is not None:
+                deps.discard(key)
+                if not deps:
+                    del self._dependents[ref]
+        for ref in new:
+            self._dependents.setdefault(ref, set()).add(key)
+        if new:
+            self._refs[key] = new
+        else:
+            self._refs.pop(key, None)
+
+    def _enqueue_dependents(self, key: Key) -> None:
+        kind, ns, name = key
+        for ref in ((ns, kind, name), (ns, kind, "*")):
+            for dep in self._dependents.get(ref, ()):
+                if dep != key:
+                    self.queue.add(dep)
+
+    def _on_cache_event(self, event: str, obj: Obj) -> None:
+        if event == "SYNC":
+            return  # initial listing: the CR watch enqueues everything anyway
+        meta = obj.get("metadata", {})
+        labels = meta.get("labels") or {}
+        ns = meta.get("namespace", "")
+        owner_kind = self._by_lower.get(labels.get(LABEL_OWNER_KIND, ""))
+        owner_name = labels.get(LABEL_OWNER_NAME)
+        if owner_kind and owner_name and self.store.get(owner_kind, ns, owner_name) is not None:
+            self.queue.add((owner_kind, ns, owner_name))
+        if obj.get("kind") == "Secret":
+            for dep in self._dependents.get((ns, "Secret", meta.get("name", "")), ()):
+                self.queue.add(dep)
+
+    def resync_all(self) -> None:
+        for body in self.store.items():
+            self.queue.add(key_of(body))
+
+    # --- processing --------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            try:
+                await self.process(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let a bug kill a worker
+                log.exception("unexpected error reconciling %s/%s/%s", *key)
+                self._backoff(key)
+            finally:
+                self.queue.done(key)
+
+    def _backoff(self, key: Key) -> float:
+        n = self._failures.get(key, 0) + 1
+        self._failures[key] = n
+        delay = min(self.settings.max_backoff, 2.0 ** min(n, 12)) * (1 + random.random() * 0.2)
+        self.queue.schedule(key, delay)
+        return delay
+
+    def _resync(self, key: Key, rec: Reconciler, after: float | None = None) -> None:
+        base = after if after is not None else rec.resync_seconds
+        jitter = 1 + (random.random() * 2 - 1) * self.settings.resync_jitter
+        self.queue.schedule(key, max(0.5, base * jitter))
+
+    async def process(self, key: Key) -> None:
+        body = self.store.get(*key)
+        rec = self.reconcilers.get(key[0])
+        if body is None or rec is None:
+            return
+        meta = body["metadata"]
+        started = time.perf_counter()
+        result = "ok"
+        reads: set[tuple[str, str, str]] = set()
+        token = _reads.set(reads)
+        try:
+            if meta.get("deletionTimestamp"):
+                result = await self._delete(key, body, rec)
+                return
+            if _paused(body):
+                result = "paused"
+                await self._write_paused(key, body)
+                return
+            if rec.needs_finalizer(body) and FINALIZER not in (meta.get("finalizers") or []):
+                body = await self._add_finalizer(key, body)
+            outcome = await self._run(rec, body)
+            if outcome.stalled:
+                result = "stalled"
+            elif not outcome.ready:
+                result = "not_ready"
+            await self._finish(key, body, rec, outcome)
+        except ApiError as err:
+            result = "error"
+            if err.not_found:
+                return  # deleted meanwhile; the DELETED event cleans up
+            delay = self._backoff(key)
+            log.warning(
+                "%s %s/%s: API error %s; retry in %.0fs", key[0], key[1], key[2], err, delay
+            )
+        finally:
+            _reads.reset(token)
+            if self.store.get(*key) is not None:
+                self._set_refs(key, reads)
+            if self.metrics is not None:
+                self.metrics.observe_reconcile(key[0], result, time.perf_counter() - started)
+
+    async def _run(self, rec: Reconciler, body: Obj) -> Outcome:
+        """Call the reconciler, turning expected failures into outcomes."""
+        try:
+            return await rec.reconcile(body, self.ctx)
+        except ValidationError as err:
+            return Outcome(
+                status={},
+                ready=False,
+                reason=Reason.INVALID_SPEC,
+                message=validation_message(err),
+                stalled=True,
+            )
+        except InvalidSpec as err:
+            return Outcome(
+                status={}, ready=False, reason=err.reason, message=str(err), stalled=True
+            )
+        except Retry as err:
+            return Outcome(
+                status={}, ready=False, reason=err.reason, message=str(err), requeue_after=err.delay
+            )
+        except ApiError as err:
+            if err.invalid or err.status in (400, 403):
+                # The API server refused what we rendered (or RBAC forbids it): retrying at
+                # full speed won't help; report it and retry slowly.
+                return Outcome(
+                    status={},
+                    ready=False,
+                    reason=Reason.APPLY_FAILED,
+                    message=scrub(err.message),
+                    requeue_after=max(60.0, rec.resync_seconds),
+                )
+            raise
+
+    async def _finish(self, key: Key, body: Obj, rec: Reconciler, outcome: Outcome) -> None:
+        meta = body["metadata"]
+        generation = int(meta.get("generation", 1))
+        old_status = body.get("status") or {}
+        status = (
+            dict(old_status)
+            if outcome.status == {} and (outcome.stalled or outcome.requeue_after)
+            else {}
+        )
+        status.update(outcome.status)
+        status["observedGeneration"] = generation
+        status["conditions"] = conditions.merge(
+            old_status.get("conditions"),
+            conditions.summary(
+                ready=outcome.ready,
+                reason=outcome.reason,
+                message=scrub(outcome.message),
+                stalled=outcome.stalled,
+                extra=outcome.extra_conditions,
+            ),
+            generation,
+        )
+        await self._write_status(key, body, status)
+        await self._emit_transitions(body, old_status, status, outcome)
+        if outcome.stalled:
+            self._failures.pop(key, None)
+            self.queue.unschedule(key)  # nothing to do until the spec changes
+            return
+        if outcome.requeue_after is not None and not outcome.ready:
+            n = self._failures.get(key, 0) + 1
+            self._failures[key] = n
+            delay = min(self.settings.max_backoff, outcome.requeue_after * (1.5 ** (n - 1)))
+            self._resync(key, rec, delay)
+            return
+        self._failures.pop(key, None)
+        self._resync(key, rec, outcome.requeue_after)
+
+    async def _write_status(self, key: Key, body: Obj, status: Obj) -> None:
+        old = body.get("status") or {}
+        if old == status:
+            return
+        patch = {k: v for k, v in status.items()}
+        for gone in set(old) - set(status):
+            patch[gone] = None
+        meta = body["metadata"]
+        updated = await self.kube.patch(
+            API_VERSION,
+            key[0],
+            meta.get("namespace"),
+            meta["name"],
+            {"status": patch},
+            subresource="status",
+        )
+        # Keep the store ahead of the watch so the next reconcile sees its own status.
+        if self.store.get(*key) is body:
+            self.store.put(key, updated)
+
+    async def _emit_transitions(self, body: Obj, old: Obj, new: Obj, outcome: Outcome) -> None:
+        before = conditions.get(old.get("conditions"), COND_READY)
+        after = conditions.get(new.get("conditions"), COND_READY)
+        if after is not None and (
+            before is None
+            or before.get("status") != after.get("status")
+            or before.get("reason") != after.get("reason")
+        ):
+            if after["status"] == "True":
+                await self.ctx.events.emit(body, "Normal", "Ready", f"{body['kind']} is ready")
+            else:
+                await self.ctx.events.emit(
+                    body, "Warning", after["reason"], after.get("message") or after["reason"]
+                )
+        for ev_type, reason, message in outcome.events:
+            await self.ctx.events.emit(body, ev_type, reason, message)
+
+    async def _write_paused(self, key: Key, body: Obj) -> None:
+        status = copy.deepcopy(body.get("status") or {})
+        generation = int(body["metadata"].get("generation", 1))
+        existing = status.get("conditions") or []
+        ready = conditions.get(existing, COND_READY)
+        keep = [c["type"] for c in existing if c["type"] != COND_RECONCILING]
+        conds = [
+            conditions.Cond(COND_RECONCILING, False, Reason.PAUSED, "reconciliation is paused")
+        ]
+        if ready is None:
+            conds.append(
+                conditions.Cond(COND_READY, None, Reason.PAUSED, "reconciliation is paused")
+            )
+        status["conditions"] = conditions.merge(existing, conds, generation, keep=keep)
+        await self._write_status(key, body, status)
+
+    async def _add_finalizer(self, key: Key, body: Obj) -> Obj:
+        meta = body["metadata"]
+        finalizers = [*(meta.get("finalizers") or []), FINALIZER]
+        updated = await self.kube.patch(
+            API_VERSION,
+            key[0],
+            meta.get("namespace"),
+            meta["name"],
+            {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}},
+        )
+        self.store.put(key, updated)
+        return updated
+
+    async def _delete(self, key: Key, body: Obj, rec: Reconciler) -> str:
+        meta = body["metadata"]
+        if FINALIZER not in (meta.get("finalizers") or []):
+            return "deleting"
+        try:
+            outcome = await rec.finalize(body, self.ctx)
+        except (Retry, ApiError) as err:
+            delay = err.delay if isinstance(err, Retry) else self._backoff(key)
+            reason = err.reason if isinstance(err, Retry) else Reason.DELETING
+            outcome = Outcome(
+                status={}, ready=False, reason=reason, message=str(err), requeue_after=delay
+            )
+        if outcome.finalized:
+            finalizers = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
+            with contextlib.suppress(ApiError):
+                await self.kube.patch(
+                    API_VERSION,
+                    key[0],
+                    meta.get("namespace"),
+                    meta["name"],
+                    {
+                        "metadata": {
+                            "finalizers": finalizers,
+                            "resourceVersion": meta["resourceVersion"],
+                        }
+                    },
+                )
+            for ev_type, reason, message in outcome.events:
+                await self.ctx.events.emit(body, ev_type, reason, message)
+            return "finalized"
+        await self._finish(key, body, rec, outcome)
+        return "deleting"
+
+
+def _paused(body: Obj) -> bool:
+    spec = body.get("spec") or {}
+    annotations = body.get("metadata", {}).get("annotations") or {}
+    return bool(spec.get("paused")) or annotations.get(ANNOTATION_PAUSED) == "true"

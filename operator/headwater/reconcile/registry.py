@@ -1,0 +1,17 @@
+"""Which reconciler handles which kind, and the data-plane services they share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Reconciler, Settings
+from .dataplatform import DataPlatformReconciler
+
+
+def build_reconcilers() -> list[Reconciler]:
+    return [DataPlatformReconciler()]
+
+
+def build_services(settings: Settings, metrics: Any) -> dict[str, Any]:
+    """Data-plane client factories shared by the reconcilers (swapped in tests)."""
+    return {"metrics": metrics}

@@ -1,0 +1,235 @@
+"""Pure helpers shared by all renderers: metadata, labels, hashing, templates.
+
+Nothing in render/ performs I/O (a unit test enforces it): a renderer gets a validated model
+and a small context of facts the reconciler looked up, and returns plain dicts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import jinja2
+import yaml
+
+from .. import __version__
+from ..constants import (
+    ANNOTATION_CONFIG_HASH,
+    API_VERSION,
+    LABEL_COMPONENT,
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    LABEL_OWNER_KIND,
+    LABEL_OWNER_NAME,
+    LABEL_PART_OF,
+    LABEL_VERSION,
+    MANAGED_BY,
+)
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The custom resource that owns the rendered children."""
+
+    kind: str
+    name: str
+    namespace: str
+    uid: str
+    generation: int = 1
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Owner:
+        meta = body.get("metadata", {})
+        return cls(
+            kind=body["kind"],
+            name=meta["name"],
+            namespace=meta.get("namespace", "default"),
+            uid=meta.get("uid", "00000000-0000-0000-0000-000000000000"),
+            generation=int(meta.get("generation", 1)),
+            labels=dict(meta.get("labels") or {}),
+        )
+
+    def reference(self) -> Obj:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": self.kind,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def selector_labels(owner: Owner, component: str) -> dict[str, str]:
+    """Labels that select a component's pods; stable for the life of the workload."""
+    # app.kubernetes.io/instance is the *child's* instance (owner name + component), never a
+    # copy of the owner's own instance label: Argo CD tracks apps by that label.
+    return {
+        LABEL_NAME: component,
+        LABEL_INSTANCE: f"{owner.name}-{component}",
+    }
+
+
+def inventory_labels(owner: Owner) -> dict[str, str]:
+    """Labels that tie a child to its owner for pruning and cache look-ups."""
+    return {
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_OWNER_KIND: owner.kind.lower(),
+        LABEL_OWNER_NAME: owner.name,
+    }
+
+
+def standard_labels(owner: Owner, component: str, version: str | None = None) -> dict[str, str]:
+    labels = {
+        **selector_labels(owner, component),
+        LABEL_COMPONENT: component,
+        LABEL_PART_OF: "headwater",
+        **inventory_labels(owner),
+    }
+    labels[LABEL_VERSION] = _label_value(version or __version__)
+    return labels
+
+
+def pod_labels(owner: Owner, component: str) -> dict[str, str]:
+    """Pod template labels: no version label, so an operator upgrade never rolls pods."""
+    labels = standard_labels(owner, component)
+    labels.pop(LABEL_VERSION)
+    return labels
+
+
+def _label_value(value: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_." else "-" for c in value)[:63]
+    return cleaned.strip("-_.") or "unknown"
+
+
+def finalize(obj: Obj, owner: Owner, component: str, version: str | None = None) -> Obj:
+    """Stamp namespace, labels and the owner reference on a rendered object."""
+    meta = obj.setdefault("metadata", {})
+    if obj.get("kind") not in CLUSTER_SCOPED:
+        meta["namespace"] = owner.namespace
+        meta["ownerReferences"] = [owner.reference()]
+    labels = standard_labels(owner, component, version)
+    labels.update(meta.get("labels") or {})
+    meta["labels"] = labels
+    return obj
+
+
+CLUSTER_SCOPED = frozenset(
+    {"ClusterRole", "ClusterRoleBinding", "Namespace", "CustomResourceDefinition"}
+)
+
+
+def stable_hash(*parts: Any, length: int = 16) -> str:
+    """Hash of JSON-serialisable parts, independent of dict ordering."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(json.dumps(part, sort_keys=True, separators=(",", ":")).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:length]
+
+
+def config_hash(objects: Iterable[Obj], extra: Mapping[str, str] | None = None) -> str:
+    """Hash of the configuration a workload reads (ConfigMap/Secret data + referenced Secret versions)."""
+    data = [
+        (o["kind"], o["metadata"]["name"], o.get("data"), o.get("stringData"))
+        for o in sorted(objects, key=lambda o: (o["kind"], o["metadata"]["name"]))
+    ]
+    return stable_hash(data, dict(sorted((extra or {}).items())))
+
+
+def set_pod_annotation(workload: Obj, key: str, value: str) -> None:
+    template = workload["spec"]["template"]
+    template.setdefault("metadata", {}).setdefault("annotations", {})[key] = value
+
+
+def set_config_hash(workload: Obj, value: str) -> None:
+    set_pod_annotation(workload, ANNOTATION_CONFIG_HASH, value)
+
+
+def kafka_cluster_id(uid: str) -> str:
+    """Kafka KRaft cluster id derived from the owner's uid: stable, 22 url-safe base64 chars."""
+    try:
+        raw = uuid.UUID(uid).bytes
+    except ValueError:
+        raw = hashlib.sha256(uid.encode()).digest()[:16]
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def properties(entries: Mapping[str, Any]) -> str:
+    """Java .properties text, keys sorted for a stable hash."""
+    lines = []
+    for key in sorted(entries):
+        value = entries[key]
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        lines.append(f"{key}={value}")
+    return "\n".join(lines) + "\n"
+
+
+@cache
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("headwater.render", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["tojson"] = lambda v: json.dumps(v, sort_keys=False)
+    return env
+
+
+def template(template_name: str, /, **context: Any) -> list[Obj]:
+    """Render a YAML manifest template (may hold several documents) into objects."""
+    text = _env().get_template(template_name).render(**context)
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def text_template(template_name: str, /, **context: Any) -> str:
+    """Render a plain-text template (a config file or a start script)."""
+    return _env().get_template(template_name).render(**context)
+
+
+def resources(spec: Any) -> Obj:
+    """Container resources from a `Resources` model (empty dict when unset)."""
+    if spec is None:
+        return {}
+    out: Obj = {}
+    for kind in ("requests", "limits"):
+        values = getattr(spec, kind, None)
+        if values is not None:
+            entry = {k: v for k, v in (("cpu", values.cpu), ("memory", values.memory)) if v}
+            if entry:
+                out[kind] = entry
+    return out
+
+
+def pod_security_context(uid: int = 1000, fs_group: int | None = 1000) -> Obj:
+    ctx: Obj = {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if fs_group is not None:
+        ctx["fsGroup"] = fs_group
+    return ctx
+
+
+def container_security_context(read_only_root: bool = True) -> Obj:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": read_only_root,
+        "capabilities": {"drop": ["ALL"]},
+    }

@@ -1,0 +1,620 @@
+"""DataPlatform -> Kubernetes objects, one small function per component.
+
+Each component function returns the complete desired set of its objects; a disabled or
+external component returns none, which is how the apply layer knows to prune them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..api.dataplatform import DataPlatformSpec
+from ..constants import LABEL_RETAIN
+from .common import (
+    Obj,
+    Owner,
+    config_hash,
+    container_security_context,
+    finalize,
+    kafka_cluster_id,
+    pod_labels,
+    pod_security_context,
+    properties,
+    resources,
+    selector_labels,
+    set_config_hash,
+    template,
+    text_template,
+)
+
+CONNECT_SECRETS_PATH = "/opt/headwater/secrets"
+GENERATED = "<generated on first reconcile>"
+
+
+@dataclass(frozen=True)
+class PlatformContext:
+    """Facts the reconciler looked up for rendering (render itself does no I/O)."""
+
+    # Versions of Secrets the workloads read, by Secret name: a change rolls the pods.
+    secret_versions: Mapping[str, str] = field(default_factory=dict)
+    # Root credentials of managed MinIO, only when the Secret does not exist yet.
+    new_minio_credentials: tuple[str, str] | None = None
+    # Connector credentials, by key, copied from DataSource Secrets (managed Connect only).
+    connect_secrets: Mapping[str, str] | None = None
+    # Generated alert rule groups (Prometheus rule file format) for the managed Prometheus.
+    alert_rules: Mapping[str, Any] | None = None
+    # Extra scrape targets, e.g. the operator's own metrics endpoint.
+    extra_scrape_configs: tuple[Mapping[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Names:
+    """Child object names of one platform."""
+
+    platform: str
+
+    @property
+    def kafka(self) -> str:
+        return f"{self.platform}-kafka"
+
+    @property
+    def kafka_headless(self) -> str:
+        return f"{self.platform}-kafka-headless"
+
+    @property
+    def kafka_config(self) -> str:
+        return f"{self.platform}-kafka-config"
+
+    @property
+    def connect(self) -> str:
+        return f"{self.platform}-connect"
+
+    @property
+    def connect_config(self) -> str:
+        return f"{self.platform}-connect-config"
+
+    @property
+    def connect_secrets(self) -> str:
+        return f"{self.platform}-connect-secrets"
+
+    @property
+    def flink_jobmanager(self) -> str:
+        return f"{self.platform}-flink-jobmanager"
+
+    @property
+    def flink_taskmanager(self) -> str:
+        return f"{self.platform}-flink-taskmanager"
+
+    @property
+    def flink_config(self) -> str:
+        return f"{self.platform}-flink-config"
+
+    @property
+    def spark(self) -> str:
+        return f"{self.platform}-spark"
+
+    @property
+    def minio(self) -> str:
+        return f"{self.platform}-minio"
+
+    @property
+    def minio_headless(self) -> str:
+        return f"{self.platform}-minio-headless"
+
+    @property
+    def minio_root(self) -> str:
+        return f"{self.platform}-minio-root"
+
+    @property
+    def prometheus(self) -> str:
+        return f"{self.platform}-prometheus"
+
+    @property
+    def prometheus_config(self) -> str:
+        return f"{self.platform}-prometheus-config"
+
+    @property
+    def prometheus_rules(self) -> str:
+        return f"{self.platform}-prometheus-rules"
+
+
+def svc(name: str, namespace: str, port: int) -> str:
+    return f"{name}.{namespace}.svc:{port}"
+
+
+# --- endpoints ------------------------------------------------------------------------------
+
+
+def endpoints(spec: DataPlatformSpec, owner: Owner) -> dict[str, str | None]:
+    """Where each enabled component is reached (status.endpoints)."""
+    n, ns = Names(owner.name), owner.namespace
+    out: dict[str, str | None] = {}
+    if spec.kafka.mode == "managed":
+        out["kafkaBootstrapServers"] = svc(n.kafka, ns, 9092)
+    elif spec.kafka.external is not None:
+        out["kafkaBootstrapServers"] = ",".join(spec.kafka.external.bootstrap_servers)
+    if spec.connect.mode == "managed":
+        out["connectUrl"] = f"http://{svc(n.connect, ns, 8083)}"
+    elif spec.connect.external is not None:
+        out["connectUrl"] = spec.connect.external.url
+    if spec.flink.mode == "managed":
+        out["flinkRestUrl"] = f"http://{svc(n.flink_jobmanager, ns, 8081)}"
+        if spec.flink.managed.sql_gateway:
+            out["flinkSqlGatewayUrl"] = f"http://{svc(n.flink_jobmanager, ns, 8083)}"
+    elif spec.flink.external is not None:
+        out["flinkRestUrl"] = spec.flink.external.rest_url
+        out["flinkSqlGatewayUrl"] = spec.flink.external.sql_gateway_url
+    if spec.spark.mode == "managed":
+        out["sparkMasterUrl"] = "k8s://https://kubernetes.default.svc"
+        out["sparkServiceAccount"] = spec.spark.managed.service_account_name or n.spark
+    elif spec.spark.external is not None:
+        out["sparkMasterUrl"] = spec.spark.external.master_url
+    if spec.object_store.mode == "managed":
+        out["s3Endpoint"] = f"http://{svc(n.minio, ns, 9000)}"
+        out["s3CredentialsSecret"] = n.minio_root
+    elif spec.object_store.external is not None:
+        out["s3Endpoint"] = spec.object_store.external.endpoint
+        out["s3CredentialsSecret"] = spec.object_store.external.credentials_secret_ref.name
+    if spec.monitoring.mode == "managed":
+        out["prometheusUrl"] = f"http://{svc(n.prometheus, ns, 9090)}"
+    elif spec.monitoring.external is not None:
+        out["prometheusUrl"] = spec.monitoring.external.url
+    return {k: v for k, v in out.items() if v}
+
+
+# --- components -----------------------------------------------------------------------------
+
+
+def _common(owner: Owner, component: str) -> dict[str, Any]:
+    return {
+        "selector": selector_labels(owner, component),
+        "pod_labels": pod_labels(owner, component),
+        "pod_security": pod_security_context(),
+        "container_security": container_security_context(),
+        "namespace": owner.namespace,
+    }
+
+
+def render_kafka(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> list[Obj]:
+    if spec.kafka.mode != "managed":
+        return []
+    k = spec.kafka.managed
+    n = Names(owner.name)
+    voters = ",".join(
+        f"{i}@{n.kafka}-{i}.{n.kafka_headless}.{owner.namespace}.svc:9093"
+        for i in range(k.replicas)
+    )
+    rf = min(k.default_replication_factor, k.replicas)
+    server = {
+        "process.roles": "broker,controller",
+        "controller.quorum.voters": voters,
+        "controller.listener.names": "CONTROLLER",
+        "listeners": "PLAINTEXT://:9092,CONTROLLER://:9093",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "log.dirs": "/var/lib/kafka/data",
+        "num.partitions": 3,
+        "default.replication.factor": rf,
+        "min.insync.replicas": max(1, min(2, rf - 1)),
+        "offsets.topic.replication.factor": rf,
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": max(1, min(2, rf - 1)),
+        "auto.create.topics.enable": "true",
+        "group.initial.rebalance.delay.ms": 3000,
+    }
+    server.update(k.config)
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": n.kafka_config},
+        "data": {
+            "server.properties": properties(server),
+            "start.sh": text_template(
+                "kafka-start.sh.j2", headless=n.kafka_headless, namespace=owner.namespace
+            ),
+        },
+    }
+    objs = template(
+        "kafka.yaml.j2",
+        name=n.kafka,
+        headless=n.kafka_headless,
+        config_name=n.kafka_config,
+        spec=k,
+        cluster_id=kafka_cluster_id(owner.uid),
+        resources=resources(k.resources),
+        **_common(owner, "kafka"),
+    )
+    _roll_on(objs, [config], ctx)
+    return [finalize(o, owner, "kafka", k.version) for o in [config, *objs]]
+
+
+def _bootstrap(spec: DataPlatformSpec, owner: Owner) -> str:
+    return endpoints(spec, owner).get("kafkaBootstrapServers") or ""
+
+
+def render_connect(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> list[Obj]:
+    if spec.connect.mode != "managed":
+        return []
+    c = spec.connect.managed
+    n = Names(owner.name)
+    rf = (
+        min(spec.kafka.managed.default_replication_factor, spec.kafka.managed.replicas)
+        if spec.kafka.mode == "managed"
+        else 3
+    )
+    worker: dict[str, Any] = {
+        "bootstrap.servers": _bootstrap(spec, owner),
+        "group.id": f"{owner.namespace}.{owner.name}.connect",
+        "config.storage.topic": f"{owner.name}-connect-configs",
+        "offset.storage.topic": f"{owner.name}-connect-offsets",
+        "status.storage.topic": f"{owner.name}-connect-status",
+        "config.storage.replication.factor": rf,
+        "offset.storage.replication.factor": rf,
+        "status.storage.replication.factor": rf,
+        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "key.converter.schemas.enable": "true",
+        "value.converter.schemas.enable": "true",
+        "rest.port": 8083,
+        "plugin.path": "/kafka/connect",
+        # Credentials are resolved inside the worker from the mounted secrets directory;
+        # connector configs only ever carry ${dir:...} references.
+        "config.providers": "dir,file,env",
+        "config.providers.dir.class": "org.apache.kafka.common.config.provider.DirectoryConfigProvider",
+        "config.providers.dir.param.allowed.paths": CONNECT_SECRETS_PATH,
+        "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
+        "config.providers.file.param.allowed.paths": CONNECT_SECRETS_PATH,
+        "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+        "connector.client.config.override.policy": "All",
+    }
+    ext = spec.kafka.external if spec.kafka.mode == "external" else None
+    if ext is not None and ext.tls.enabled:
+        worker["security.protocol"] = "SSL"
+    worker.update(c.config)
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": n.connect_config},
+        "data": {"connect-distributed.properties": properties(worker)},
+    }
+    objs = template(
+        "connect.yaml.j2",
+        name=n.connect,
+        config_name=n.connect_config,
+        secrets_name=n.connect_secrets,
+        secrets_path=CONNECT_SECRETS_PATH,
+        spec=c,
+        resources=resources(c.resources),
+        **_common(owner, "connect"),
+    )
+    out = [config, *objs]
+    if ctx.connect_secrets is not None:
+        # Not part of the config hash: a rotated password restarts the connector (the
+        # CdcConnector watches its Secret), not every worker.
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": n.connect_secrets},
+                "type": "Opaque",
+                "stringData": dict(sorted(ctx.connect_secrets.items())),
+            }
+        )
+    _roll_on(objs, [config], ctx)
+    if c.replicas > 1:
+        out.append(_pdb(n.connect, owner, "connect"))
+    return [finalize(o, owner, "connect", c.version) for o in out]
+
+
+def _s3(spec: DataPlatformSpec, owner: Owner) -> tuple[str | None, str | None]:
+    """S3 endpoint and the Secret with its keys (accessKey/secretKey or the external keys)."""
+    ep = endpoints(spec, owner)
+    return ep.get("s3Endpoint"), ep.get("s3CredentialsSecret")
+
+
+def flink_state_dirs(spec: DataPlatformSpec, owner: Owner) -> dict[str, str]:
+    base = f"s3://{spec.object_store.checkpoint_bucket}/{owner.namespace}/{owner.name}"
+    return {"checkpoints": f"{base}/checkpoints", "savepoints": f"{base}/savepoints"}
+
+
+def render_flink(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> list[Obj]:
+    if spec.flink.mode != "managed":
+        return []
+    f = spec.flink.managed
+    n = Names(owner.name)
+    conf: dict[str, Any] = {
+        "jobmanager.rpc.address": n.flink_jobmanager,
+        "jobmanager.rpc.port": 6123,
+        "jobmanager.bind-host": "0.0.0.0",
+        "blob.server.port": 6124,
+        "rest.port": 8081,
+        "rest.address": n.flink_jobmanager,
+        "rest.bind-address": "0.0.0.0",
+        "taskmanager.bind-host": "0.0.0.0",
+        "taskmanager.rpc.port": 6122,
+        "taskmanager.numberOfTaskSlots": f.task_slots,
+        "jobmanager.memory.process.size": f.job_manager.memory,
+        "taskmanager.memory.process.size": f.task_manager.memory,
+        "state.backend.type": "rocksdb",
+        "execution.checkpointing.incremental": True,
+        "metrics.reporter.prom.factory.class": (
+            "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+        ),
+        "metrics.reporter.prom.port": 9249,
+    }
+    env: list[Obj] = []
+    endpoint, secret = _s3(spec, owner)
+    if endpoint and secret:
+        dirs = flink_state_dirs(spec, owner)
+        ext = spec.object_store.external
+        conf.update(
+            {
+                "execution.checkpointing.dir": dirs["checkpoints"],
+                "execution.checkpointing.savepoint-dir": dirs["savepoints"],
+                "s3.endpoint": endpoint,
+                "s3.path.style.access": ext.path_style if ext else True,
+            }
+        )
+        access_key, secret_key = (
+            (ext.credentials_secret_ref.access_key_key, ext.credentials_secret_ref.secret_key_key)
+            if ext
+            else ("accessKey", "secretKey")
+        )
+        env += [
+            {"name": "ENABLE_BUILT_IN_PLUGINS", "value": f"flink-s3-fs-hadoop-{f.version}.jar"},
+            {
+                "name": "AWS_ACCESS_KEY_ID",
+                "valueFrom": {"secretKeyRef": {"name": secret, "key": access_key}},
+            },
+            {
+                "name": "AWS_SECRET_ACCESS_KEY",
+                "valueFrom": {"secretKeyRef": {"name": secret, "key": secret_key}},
+            },
+        ]
+    conf.update(f.config)
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": n.flink_config},
+        "data": {"config.yaml": yaml.safe_dump(dict(sorted(conf.items())), sort_keys=True)},
+    }
+    common = _common(owner, "flink")
+    common["container_security"] = container_security_context(read_only_root=False)
+    jm_selector = selector_labels(owner, "flink-jobmanager")
+    tm_selector = selector_labels(owner, "flink-taskmanager")
+    objs = template(
+        "flink.yaml.j2",
+        jm_name=n.flink_jobmanager,
+        tm_name=n.flink_taskmanager,
+        config_name=n.flink_config,
+        spec=f,
+        env=env,
+        jm_selector=jm_selector,
+        tm_selector=tm_selector,
+        jm_pod_labels=pod_labels(owner, "flink-jobmanager"),
+        tm_pod_labels=pod_labels(owner, "flink-taskmanager"),
+        jm_resources=resources(f.job_manager.resources),
+        tm_resources=resources(f.task_manager.resources),
+        **common,
+    )
+    _roll_on(objs, [config], ctx, secrets=[secret] if secret else [])
+    return [finalize(o, owner, "flink", f.version) for o in [config, *objs]]
+
+
+def render_spark(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> list[Obj]:
+    if spec.spark.mode != "managed":
+        return []
+    s = spec.spark.managed
+    sa = s.service_account_name or Names(owner.name).spark
+    role = Names(owner.name).spark
+    objs: list[Obj] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa}},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": role},
+            # What spark-submit in cluster mode and the driver need to run executors.
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "services", "configmaps", "persistentvolumeclaims"],
+                    "verbs": [
+                        "create",
+                        "get",
+                        "list",
+                        "watch",
+                        "delete",
+                        "deletecollection",
+                        "patch",
+                    ],
+                },
+                {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": owner.namespace}],
+        },
+    ]
+    return [finalize(o, owner, "spark", s.version) for o in objs]
+
+
+def render_minio(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> list[Obj]:
+    if spec.object_store.mode != "managed":
+        return []
+    m = spec.object_store.managed
+    n = Names(owner.name)
+    if m.replicas == 1:
+        args = ["server", "/data", "--console-address", ":9001"]
+    else:
+        args = [
+            "server",
+            f"http://{n.minio}-{{0...{m.replicas - 1}}}.{n.minio_headless}.{owner.namespace}.svc/data",
+            "--console-address",
+            ":9001",
+        ]
+    objs = template(
+        "minio.yaml.j2",
+        name=n.minio,
+        headless=n.minio_headless,
+        root_secret=n.minio_root,
+        spec=m,
+        args=args,
+        resources=resources(m.resources),
+        **_common(owner, "minio"),
+    )
+    _roll_on(objs, [], ctx, secrets=[n.minio_root])
+    out = list(objs)
+    if ctx.new_minio_credentials is not None:
+        user, password = ctx.new_minio_credentials
+        # Created once and then left alone (never re-rendered, never pruned): rotating root
+        # credentials by accident would lock everyone out of the data.
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": n.minio_root, "labels": {LABEL_RETAIN: "true"}},
+                "type": "Opaque",
+                "stringData": {"accessKey": user, "secretKey": password},
+            }
+        )
+    return [finalize(o, owner, "minio") for o in out]
+
+
+def scrape_configs(spec: DataPlatformSpec, owner: Owner, interval: str) -> list[Obj]:
+    """Static scrape targets for every enabled managed component."""
+    n, ns = Names(owner.name), owner.namespace
+    jobs: list[Obj] = []
+
+    def job(name: str, targets: list[str], path: str = "/metrics") -> None:
+        jobs.append(
+            {
+                "job_name": name,
+                "scrape_interval": interval,
+                "metrics_path": path,
+                "static_configs": [
+                    {"targets": targets, "labels": {"namespace": ns, "platform": owner.name}}
+                ],
+            }
+        )
+
+    job("prometheus", ["localhost:9090"])
+    if spec.kafka.mode == "managed":
+        job(
+            "kafka",
+            [
+                f"{n.kafka}-{i}.{n.kafka_headless}.{ns}.svc:9404"
+                for i in range(spec.kafka.managed.replicas)
+            ],
+        )
+    if spec.connect.mode == "managed":
+        job("kafka-connect", [svc(n.connect, ns, 9404)])
+    if spec.flink.mode == "managed":
+        job("flink-jobmanager", [svc(n.flink_jobmanager, ns, 9249)])
+        job("flink-taskmanager", [svc(n.flink_taskmanager, ns, 9249)])
+    if spec.object_store.mode == "managed":
+        job("minio", [svc(n.minio, ns, 9000)], "/minio/v2/metrics/cluster")
+    return jobs
+
+
+def render_prometheus(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> list[Obj]:
+    if spec.monitoring.mode != "managed":
+        return []
+    p = spec.monitoring.managed
+    n = Names(owner.name)
+    prom_config = {
+        "global": {
+            "scrape_interval": p.scrape_interval,
+            "evaluation_interval": p.scrape_interval,
+            "external_labels": {"headwater_platform": f"{owner.namespace}/{owner.name}"},
+        },
+        "rule_files": ["/etc/prometheus/rules/*.yaml"],
+        "scrape_configs": [
+            *scrape_configs(spec, owner, p.scrape_interval),
+            *(dict(c) for c in ctx.extra_scrape_configs),
+        ],
+    }
+    config = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": n.prometheus_config},
+        "data": {"prometheus.yml": yaml.safe_dump(prom_config, sort_keys=False)},
+    }
+    objs = template(
+        "prometheus.yaml.j2",
+        name=n.prometheus,
+        config_name=n.prometheus_config,
+        rules_name=n.prometheus_rules,
+        spec=p,
+        resources=resources(p.resources),
+        **_common(owner, "prometheus"),
+    )
+    # Only the scrape config rolls the pod; rule changes are hot-reloaded by the sidecar.
+    _roll_on(objs, [config], ctx)
+    out = [config, *objs]
+    if ctx.alert_rules is not None:
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": n.prometheus_rules},
+                "data": {
+                    name: yaml.safe_dump(groups, sort_keys=False)
+                    for name, groups in sorted(ctx.alert_rules.items())
+                },
+            }
+        )
+    return [finalize(o, owner, "prometheus") for o in out]
+
+
+def _pdb(name: str, owner: Owner, component: str) -> Obj:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name},
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": selector_labels(owner, component)},
+        },
+    }
+
+
+def _roll_on(
+    objs: list[Obj], configs: list[Obj], ctx: PlatformContext, secrets: list[str] | None = None
+) -> None:
+    """Stamp the config hash on every workload so a config change rolls its pods."""
+    versions = {s: ctx.secret_versions.get(s, "") for s in (secrets or [])}
+    value = config_hash(configs, versions)
+    for obj in objs:
+        if obj["kind"] in ("StatefulSet", "Deployment"):
+            set_config_hash(obj, value)
+
+
+COMPONENTS: tuple[
+    tuple[str, Callable[[DataPlatformSpec, Owner, PlatformContext], list[Obj]]], ...
+] = (
+    ("kafka", render_kafka),
+    ("connect", render_connect),
+    ("flink", render_flink),
+    ("spark", render_spark),
+    ("objectStore", render_minio),
+    ("monitoring", render_prometheus),
+)
+
+
+def render_platform(
+    spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext | None = None
+) -> list[Obj]:
+    """Every object the platform should have. Order: config before the workloads using it."""
+    ctx = ctx or PlatformContext()
+    out: list[Obj] = []
+    for _, fn in COMPONENTS:
+        out.extend(fn(spec, owner, ctx))
+    return out

@@ -1,0 +1,34 @@
+"""Offline rendering of any Headwater CR (what `headwater render` prints)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..api.dataplatform import DataPlatformSpec
+from .common import Obj, Owner
+from .platform import GENERATED, PlatformContext, render_platform
+
+OfflineRenderer = Callable[[dict[str, Any]], list[Obj]]
+
+
+def _platform(doc: dict[str, Any]) -> list[Obj]:
+    spec = DataPlatformSpec.model_validate(doc.get("spec") or {})
+    # Offline there is no cluster to look Secrets up in: show where generated values go.
+    ctx = PlatformContext(new_minio_credentials=(GENERATED, GENERATED), connect_secrets={})
+    return render_platform(spec, _owner(doc), ctx)
+
+
+def _owner(doc: dict[str, Any]) -> Owner:
+    meta = dict(doc.get("metadata") or {})
+    meta.setdefault("namespace", "default")
+    meta.setdefault("uid", "00000000-0000-0000-0000-000000000000")
+    return Owner.from_body({**doc, "metadata": meta})
+
+
+RENDERERS: dict[str, OfflineRenderer] = {"DataPlatform": _platform}
+
+
+def render_offline(doc: dict[str, Any]) -> list[Obj]:
+    fn = RENDERERS.get(str(doc.get("kind")))
+    return fn(doc) if fn else []

@@ -1,0 +1,164 @@
+"""Status helpers, the work queue and the apply layer's pure parts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from headwater.kube import conditions
+from headwater.kube.apply import is_subset, normalize, workload_ready
+from headwater.kube.events import scrub
+from headwater.reconcile.queue import WorkQueue
+from headwater.render.common import kafka_cluster_id, stable_hash
+
+
+def test_condition_transition_time_kept_when_status_unchanged() -> None:
+    first = conditions.merge(
+        [], conditions.summary(ready=False, reason="Progressing"), 1, timestamp="t1"
+    )
+    second = conditions.merge(
+        first, conditions.summary(ready=False, reason="Other", message="m"), 2, timestamp="t2"
+    )
+    ready = conditions.get(second, "Ready")
+    assert ready is not None
+    assert ready["lastTransitionTime"] == "t1"
+    assert ready["reason"] == "Other" and ready["observedGeneration"] == 2
+    third = conditions.merge(second, conditions.summary(ready=True, reason="x"), 3, timestamp="t3")
+    ready = conditions.get(third, "Ready")
+    assert ready is not None and ready["status"] == "True" and ready["lastTransitionTime"] == "t3"
+    assert ready["reason"] == "Ready"
+
+
+def test_summary_is_kstatus_shaped() -> None:
+    stalled = {
+        c.type: c for c in conditions.summary(ready=False, reason="InvalidSpec", stalled=True)
+    }
+    assert stalled["Stalled"].status is True and stalled["Reconciling"].status is False
+    progressing = {c.type: c for c in conditions.summary(ready=False, reason="Progressing")}
+    assert progressing["Reconciling"].status is True and progressing["Stalled"].status is False
+    ready = {c.type: c for c in conditions.summary(ready=True, reason="Ready")}
+    assert ready["Ready"].status is True and ready["Reconciling"].status is False
+
+
+def test_merge_drops_conditions_that_no_longer_apply() -> None:
+    old = [{"type": "Stale", "status": "True", "reason": "X", "lastTransitionTime": "t0"}]
+    new = conditions.merge(old, [conditions.Cond("Ready", True, "Ready")], 1)
+    assert [c["type"] for c in new] == ["Ready"]
+
+
+def test_is_true_requires_current_generation() -> None:
+    body: dict[str, Any] = {
+        "metadata": {"generation": 2},
+        "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    assert not conditions.is_true(body)
+    body["status"]["observedGeneration"] = 2
+    assert conditions.is_true(body)
+
+
+def test_is_subset() -> None:
+    live = {"spec": {"replicas": 3, "template": {"x": [1, {"a": 1, "b": 2}]}, "extra": True}}
+    assert is_subset({"spec": {"replicas": 3}}, live)
+    assert is_subset({"spec": {"template": {"x": [1, {"a": 1}]}}}, live)
+    assert not is_subset({"spec": {"replicas": 2}}, live)
+    assert not is_subset({"spec": {"template": {"x": [1]}}}, live)
+    assert is_subset({"a": {}}, {})
+    assert not is_subset({"flag": True}, {"flag": 1})
+
+
+def test_normalize_secret_string_data() -> None:
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "stringData": {"k": "v"},
+    }
+    out = normalize(obj)
+    assert out["data"] == {"k": "dg=="} and "stringData" not in out
+    assert "stringData" in obj, "input must not be mutated"
+
+
+def _sts(
+    gen: int, observed: int, ready: int, updated: int, cur: str = "r1", upd: str = "r1"
+) -> dict[str, Any]:
+    return {
+        "kind": "StatefulSet",
+        "metadata": {"name": "k", "generation": gen},
+        "spec": {"replicas": 3},
+        "status": {
+            "observedGeneration": observed,
+            "readyReplicas": ready,
+            "updatedReplicas": updated,
+            "currentRevision": cur,
+            "updateRevision": upd,
+        },
+    }
+
+
+def test_workload_ready() -> None:
+    assert workload_ready(None)[0] is False
+    assert workload_ready(_sts(2, 1, 3, 3))[0] is False
+    assert workload_ready(_sts(2, 2, 3, 3, "r1", "r2"))[0] is False
+    assert workload_ready(_sts(2, 2, 2, 3))[0] is False
+    ok, ready, want, msg = workload_ready(_sts(2, 2, 3, 3))
+    assert ok and ready == 3 and want == 3 and msg == ""
+
+
+def test_scrub_hides_secret_values() -> None:
+    text = scrub("login failed: password=hunter2, token: abc user=x")
+    assert "hunter2" not in text and "abc" not in text and "user=x" in text
+
+
+def test_kafka_cluster_id_is_stable_and_valid() -> None:
+    cid = kafka_cluster_id("7c1a0f1e-1111-2222-3333-444455556666")
+    assert cid == kafka_cluster_id("7c1a0f1e-1111-2222-3333-444455556666")
+    assert len(cid) == 22 and "=" not in cid
+
+
+def test_stable_hash_ignores_key_order() -> None:
+    assert stable_hash({"a": 1, "b": 2}) == stable_hash({"b": 2, "a": 1})
+    assert stable_hash({"a": 1}) != stable_hash({"a": 2})
+
+
+async def _drain(q: WorkQueue[str], n: int, timeout: float = 2.0) -> list[str]:
+    got = []
+    for _ in range(n):
+        key = await asyncio.wait_for(q.get(), timeout)
+        got.append(key)
+        q.done(key)
+    return got
+
+
+def test_queue_dedups_and_requeues_dirty_keys() -> None:
+    async def scenario() -> None:
+        q: WorkQueue[str] = WorkQueue()
+        q.add("a")
+        q.add("a")
+        q.add("b")
+        assert len(q) == 2
+        key = await q.get()
+        q.add(key)  # re-added while processing: processed again afterwards, not concurrently
+        assert len(q) == 1
+        q.done(key)
+        assert sorted(await _drain(q, 2)) == ["a", "b"]
+
+    asyncio.run(scenario())
+
+
+def test_queue_schedule_last_call_wins() -> None:
+    async def scenario() -> None:
+        q: WorkQueue[str] = WorkQueue()
+        timer = asyncio.create_task(q.run_timer())
+        q.schedule("a", 5.0)
+        q.schedule("a", 0.05)
+        assert await _drain(q, 1) == ["a"]
+        q.schedule("b", 0.05)
+        q.unschedule("b")
+        with pytest.raises(TimeoutError):
+            await _drain(q, 1, timeout=0.3)
+        q.close()
+        timer.cancel()
+
+    asyncio.run(scenario())
