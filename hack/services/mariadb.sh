@@ -110,6 +110,10 @@ GRANT SELECT, RELOAD, SHOW DATABASES, LOCK TABLES, REPLICATION SLAVE, REPLICATIO
       BINLOG MONITOR, REPLICA MONITOR ON *.* TO 'debezium'@'%';
 GRANT SELECT, RELOAD, SHOW DATABASES, LOCK TABLES, REPLICATION SLAVE, REPLICATION CLIENT,
       BINLOG MONITOR, REPLICA MONITOR ON *.* TO 'debezium'@'localhost';
+-- Like the Postgres role that owns `shop`, debezium may also write the tables, so tests
+-- and the demo can make changes with the same credentials.
+GRANT INSERT, UPDATE, DELETE ON shop.* TO 'debezium'@'%';
+GRANT INSERT, UPDATE, DELETE ON shop.* TO 'debezium'@'localhost';
 CREATE USER 'nogrants'@'%' IDENTIFIED BY 'nog';
 CREATE USER 'nogrants'@'localhost' IDENTIFIED BY 'nog';
 GRANT SELECT ON *.* TO 'nogrants'@'%';
