@@ -77,6 +77,6 @@ def test_cross_field_rules_are_cel() -> None:
 def test_defaults_are_present() -> None:
     platform = crd(KINDS[0])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     kafka = platform["properties"]["spec"]["properties"]["kafka"]
-    assert kafka["default"] == {}
+    assert kafka["default"] == {"mode": "managed"}
     assert kafka["properties"]["mode"]["default"] == "managed"
     assert kafka["properties"]["managed"]["properties"]["replicas"]["default"] == 3

@@ -126,7 +126,7 @@ class CdcConnectorSpec(Model):
         default_factory=dict,
         json_schema_extra=cel_rules(
             cel(
-                f"self.all(k, !k.matches('{CREDENTIAL_KEY}'))",
+                "self.all(k, !k.matches('" + CREDENTIAL_KEY.replace("\\", "\\\\") + "'))",
                 "config: credential keys are not accepted; credentials come from the DataSource's credentialsSecretRef",
             ),
             cel(

@@ -100,27 +100,9 @@ class KafkaManaged(Model):
     heap: JvmSize = "1g"
     """JVM heap (-Xmx/-Xms), e.g. `1g`. Keep it well below the memory limit (page cache)."""
     default_replication_factor: int = Field(default=3, ge=1, le=9)
-    """Replication factor of auto-created and internal topics; capped at `replicas`."""
+    """Replication factor of auto-created and internal topics; capped at `replicas` (so a single-node development cluster needs no change here)."""
     config: ConfigMap = Field(default_factory=dict)
     """Extra `server.properties` entries; they override the operator's."""
-
-    @model_validator(mode="after")
-    def _rf_fits(self) -> KafkaManaged:
-        if self.default_replication_factor > self.replicas:
-            raise ValueError(
-                "kafka.managed.defaultReplicationFactor must not exceed kafka.managed.replicas"
-            )
-        return self
-
-    model_config = Model.model_config | {
-        "json_schema_extra": cel_rules(
-            cel(
-                "self.defaultReplicationFactor <= self.replicas",
-                "kafka.managed.defaultReplicationFactor must not exceed kafka.managed.replicas",
-                field_path=".defaultReplicationFactor",
-            )
-        )
-    }
 
 
 class KafkaExternal(Model):
@@ -414,20 +396,28 @@ class DataPlatformSpec(Model):
 
     paused: bool = False
     """Stop reconciling this platform (children stay as they are)."""
-    kafka: KafkaSpec = Field(default_factory=KafkaSpec, json_schema_extra={"default": {}})
+    kafka: KafkaSpec = Field(
+        default_factory=KafkaSpec, json_schema_extra={"default": {"mode": "managed"}}
+    )
     """Kafka."""
-    connect: ConnectSpec = Field(default_factory=ConnectSpec, json_schema_extra={"default": {}})
+    connect: ConnectSpec = Field(
+        default_factory=ConnectSpec, json_schema_extra={"default": {"mode": "managed"}}
+    )
     """Kafka Connect with Debezium."""
-    flink: FlinkSpec = Field(default_factory=FlinkSpec, json_schema_extra={"default": {}})
+    flink: FlinkSpec = Field(
+        default_factory=FlinkSpec, json_schema_extra={"default": {"mode": "managed"}}
+    )
     """Apache Flink."""
-    spark: SparkSpec = Field(default_factory=SparkSpec, json_schema_extra={"default": {}})
+    spark: SparkSpec = Field(
+        default_factory=SparkSpec, json_schema_extra={"default": {"mode": "managed"}}
+    )
     """Apache Spark."""
     object_store: ObjectStoreSpec = Field(
-        default_factory=ObjectStoreSpec, json_schema_extra={"default": {}}
+        default_factory=ObjectStoreSpec, json_schema_extra={"default": {"mode": "managed"}}
     )
     """S3-compatible object store."""
     monitoring: MonitoringSpec = Field(
-        default_factory=MonitoringSpec, json_schema_extra={"default": {}}
+        default_factory=MonitoringSpec, json_schema_extra={"default": {"mode": "managed"}}
     )
     """Prometheus."""
     alerts: AlertsSpec = Field(default_factory=AlertsSpec, json_schema_extra={"default": {}})
