@@ -37,36 +37,62 @@ timed() {
 
 run_dir() { printf '%s/%s' "$HEADWATER_RUN" "$1"; }
 
-# pid_alive PIDFILE: the recorded process (group leader) still exists.
-pid_alive() {
-  local pidfile="$1" pid
+# _starttime PID: the process's start time in clock ticks since boot (field 22 of
+# /proc/PID/stat). Stored next to the pid so a recycled pid is never mistaken for ours.
+_starttime() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"            # drop "pid (comm) ", comm may contain spaces
+  # shellcheck disable=SC2086     # split the remaining fields on purpose
+  set -- $stat
+  echo "${20}"                   # field 22 overall = 20th after pid and comm
+}
+
+# _pidfile_pid PIDFILE: the recorded pid if it still denotes the process we started.
+_pidfile_pid() {
+  local pidfile="$1" pid start
   [[ -s "$pidfile" ]] || return 1
-  pid="$(<"$pidfile")"
+  read -r pid start <"$pidfile" || true
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  if [[ -n "${start:-}" && "$(_starttime "$pid")" != "$start" ]]; then return 1; fi
+  echo "$pid"
+}
+
+# pid_alive PIDFILE: the recorded process (group leader) still runs.
+pid_alive() {
+  local pid
+  pid="$(_pidfile_pid "$1")" || return 1
   kill -0 "$pid" 2>/dev/null || return 1
   # A zombie still answers kill -0; treat it as dead.
   [[ "$(ps -o stat= -p "$pid" 2>/dev/null | tr -d ' ')" != Z* ]]
 }
 
 # spawn PIDFILE LOGFILE CMD...: start CMD detached in its own session, so that it is the
-# leader of a fresh process group that `stop` can kill as a whole (JVM launch scripts
-# and pg/mariadb helpers fork children), and so it survives the caller's shell.
+# leader of a fresh process group that `stop` can kill as a whole (launch scripts and
+# servers fork helpers), and so it outlives the calling shell. setsid does not fork here
+# (a non-interactive shell's background job is no group leader), and every CMD execs
+# its server, so the recorded pid is the server's own.
 spawn() {
   local pidfile="$1" logfile="$2"; shift 2
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
   : >"$logfile"
   setsid "$@" </dev/null >>"$logfile" 2>&1 &
-  echo $! >"$pidfile"
+  local pid=$!
+  echo "$pid $(_starttime "$pid" || true)" >"$pidfile"
 }
 
 # kill_group PIDFILE [TIMEOUT]: TERM the process group, wait, then KILL. Idempotent.
+# The group is killed even when its leader already died and left children behind (a
+# pgid is not reused while any member lives).
 kill_group() {
   local pidfile="$1" timeout="${2:-30}" pid i
-  if ! pid_alive "$pidfile"; then rm -f "$pidfile"; return 0; fi
-  pid="$(<"$pidfile")"
+  if ! pid="$(_pidfile_pid "$pidfile")"; then rm -f "$pidfile"; return 0; fi
+  if ! kill -0 "$pid" 2>/dev/null && ! pgrep -g "$pid" >/dev/null 2>&1; then
+    rm -f "$pidfile"; return 0
+  fi
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < timeout * 10; i++)); do
-    # Wait for the whole group, not just the leader: children may outlive it briefly.
+    # Wait for the whole group, not just the leader.
     pgrep -g "$pid" >/dev/null 2>&1 || break
     sleep 0.1
   done
@@ -164,12 +190,14 @@ mvn_fetch() {
   return "$rc"
 }
 
-# render TEMPLATE DEST: substitute ${VAR} from the environment (only the listed variables).
+# render TEMPLATE DEST VAR...: substitute ${VAR} for each listed variable (taken from the
+# caller's shell variables, locals included); other $ signs in the template stay as is.
 render() {
   local template="$1" dest="$2"; shift 2
   local vars="" v
   for v in "$@"; do vars+="\${$v} "; done
-  envsubst "$vars" <"$template" >"$dest"
+  # shellcheck disable=SC2163  # export the variables named in $@
+  ( export "$@"; envsubst "$vars" <"$template" >"$dest" )
 }
 
 # java_bin: JDK 17 (Debian's); Temurin 25 also exists, but Kafka/Flink/Spark target 17.
@@ -216,11 +244,12 @@ main() {
     local known=0 s
     for s in "${ALL_SERVICES[@]}"; do [[ "$s" == "$svc" ]] && known=1; done
     ((known)) || usage
-    if [[ "$action" == install ]]; then
-      run_locked "install-$svc" dispatch "$svc" install
-    else
-      dispatch "$svc" "$action"
-    fi
+    case "$action" in
+      install) run_locked "install-$(fn_prefix "$svc")" dispatch "$svc" install ;;
+      # start installs first (cached), under the same lock as an explicit install.
+      start) run_locked "install-$(fn_prefix "$svc")" dispatch "$svc" install && dispatch "$svc" start ;;
+      *) dispatch "$svc" "$action" ;;
+    esac
     return
   fi
   local list=("${ALL_SERVICES[@]}") rc=0 s
@@ -229,11 +258,19 @@ main() {
       local t0=$SECONDS
       for s in "${list[@]}"; do
         [[ "$s" == postgres-replica ]] && continue   # same install as postgres
-        run_locked "install-$s" dispatch "$s" install
+        run_locked "install-$(fn_prefix "$s")" dispatch "$s" install
       done
       log "all install: done in $((SECONDS - t0))s" ;;
     start)
-      for s in "${list[@]}"; do dispatch "$s" start; done ;;
+      local t0=$SECONDS
+      local t1
+      for s in "${list[@]}"; do
+        run_locked "install-$(fn_prefix "$s")" dispatch "$s" install
+        t1=$SECONDS
+        dispatch "$s" start
+        log "$s: start took $((SECONDS - t1))s"
+      done
+      log "all start: done in $((SECONDS - t0))s" ;;
     stop)
       # Reverse order: Connect before Kafka, so it shuts down cleanly.
       local i

@@ -43,7 +43,8 @@ _connect_plugin_install() {
 }
 
 connect_install() {
-  kafka_install
+  # Connect runs from Kafka's libs; take Kafka's install lock for that part.
+  run_locked install-kafka kafka_install
   local p
   for p in "${CONNECT_PLUGINS[@]}"; do
     # shellcheck disable=SC2086  # a plugin spec is five words
@@ -51,6 +52,7 @@ connect_install() {
   done
 }
 
+# shellcheck disable=SC2034  # locals are read by name in render
 connect_start() {
   local dir pidfile logfile
   dir="$(run_dir connect)"; pidfile="$dir/pid"; logfile="$dir/connect.log"
@@ -65,13 +67,12 @@ connect_start() {
     providers+=",secrets,configmaps"
     extra=$'config.providers.secrets.class=io.strimzi.kafka.KubernetesSecretConfigProvider\nconfig.providers.configmaps.class=io.strimzi.kafka.KubernetesConfigMapConfigProvider'
   fi
-  HEADWATER_KAFKA_BOOTSTRAP="$HEADWATER_HOST:$HEADWATER_KAFKA_PORT" \
-  HEADWATER_HOST="$HEADWATER_HOST" HEADWATER_CONNECT_PORT="$HEADWATER_CONNECT_PORT" \
-  CONNECT_PLUGIN_PATH="$CONNECT_PLUGIN_DIR" \
-  CONNECT_PLUGIN_DISCOVERY="${HEADWATER_CONNECT_PLUGIN_DISCOVERY:-service_load}" \
-  CONNECT_CONFIG_PROVIDERS="$providers" CONNECT_EXTRA_PROPERTIES="$extra" \
-  HEADWATER_CONNECT_SECRETS_DIR="$dir/secrets" \
-    render "$SERVICES_DIR/connect-distributed.properties" "$dir/connect-distributed.properties" \
+  local HEADWATER_KAFKA_BOOTSTRAP="$HEADWATER_HOST:$HEADWATER_KAFKA_PORT"
+  local CONNECT_PLUGIN_PATH="$CONNECT_PLUGIN_DIR"
+  local CONNECT_PLUGIN_DISCOVERY="${HEADWATER_CONNECT_PLUGIN_DISCOVERY:-service_load}"
+  local CONNECT_CONFIG_PROVIDERS="$providers" CONNECT_EXTRA_PROPERTIES="$extra"
+  local HEADWATER_CONNECT_SECRETS_DIR="$dir/secrets"
+  render "$SERVICES_DIR/connect-distributed.properties" "$dir/connect-distributed.properties" \
     HEADWATER_KAFKA_BOOTSTRAP HEADWATER_HOST HEADWATER_CONNECT_PORT CONNECT_PLUGIN_PATH \
     CONNECT_PLUGIN_DISCOVERY CONNECT_CONFIG_PROVIDERS CONNECT_EXTRA_PROPERTIES HEADWATER_CONNECT_SECRETS_DIR
   # shellcheck disable=SC2086  # heap options are a word list on purpose

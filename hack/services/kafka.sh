@@ -39,6 +39,7 @@ kafka_tool() {
   KAFKA_LOG4J_CONFIG="$SERVICES_DIR/log4j2-tools.properties" kafka_java "$@"
 }
 
+# shellcheck disable=SC2034  # locals are read by name in render
 kafka_start() {
   local dir pidfile logfile
   dir="$(run_dir kafka)"; pidfile="$dir/pid"; logfile="$dir/kafka.log"
@@ -47,9 +48,8 @@ kafka_start() {
   require_port_free "$HEADWATER_KAFKA_PORT" kafka
   require_port_free "$HEADWATER_KAFKA_CONTROLLER_PORT" kafka-controller
   mkdir -p "$dir"
-  KAFKA_DATA_DIR="$dir/data" HEADWATER_HOST="$HEADWATER_HOST" \
-    HEADWATER_KAFKA_PORT="$HEADWATER_KAFKA_PORT" HEADWATER_KAFKA_CONTROLLER_PORT="$HEADWATER_KAFKA_CONTROLLER_PORT" \
-    render "$SERVICES_DIR/kafka-server.properties" "$dir/server.properties" \
+  local KAFKA_DATA_DIR="$dir/data"
+  render "$SERVICES_DIR/kafka-server.properties" "$dir/server.properties" \
     KAFKA_DATA_DIR HEADWATER_HOST HEADWATER_KAFKA_PORT HEADWATER_KAFKA_CONTROLLER_PORT
   if [[ ! -e "$dir/data/meta.properties" ]]; then
     local t0=$SECONDS cluster_id
@@ -61,6 +61,7 @@ kafka_start() {
       >"$dir/format.log" 2>&1 || { tail -n 20 "$dir/format.log" >&2; return 1; }
     log "kafka: storage formatted (cluster $cluster_id) in $((SECONDS - t0))s"
   fi
+  # shellcheck disable=SC2086  # heap options are a word list on purpose
   spawn "$pidfile" "$logfile" "$(java_bin)" $KAFKA_HEAP_OPTS -XX:+UseSerialGC \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$SERVICES_DIR/log4j2.properties" \
     -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$dir/server.properties"

@@ -28,6 +28,7 @@ mariadb_install() {
   log "mariadb: installed Debian mariadb-server in $((SECONDS - t0))s"
 }
 
+# shellcheck disable=SC2120  # callers pass either SQL on stdin or -e '...'
 _mariadb_cli() {
   local dir; dir="$(run_dir mariadb)"
   mariadb --no-defaults -uroot --socket="$dir/mysqld.sock" "$@"
@@ -75,7 +76,12 @@ CNF
   spawn "$pidfile" "$logfile" "$(_mariadb_bin)" --defaults-file="$dir/my.cnf"
   wait_until 60 "$pidfile" "$dir/mariadb-error.log" mariadb _mariadb_cli -e 'SELECT 1' || return 1
   if [[ -e "$dir/needs-bootstrap" ]]; then
-    _mariadb_bootstrap && rm -f "$dir/needs-bootstrap"
+    # Not idempotent: on failure start over from mariadb-install-db next time.
+    if ! _mariadb_bootstrap; then
+      log "mariadb: creating users/database failed; removing $data"
+      kill_group "$pidfile" 30; rm -rf "$data"; return 1
+    fi
+    rm -f "$dir/needs-bootstrap"
   fi
   log "mariadb: ready on $HEADWATER_HOST:$HEADWATER_MARIADB_PORT"
 }
@@ -85,6 +91,7 @@ _mariadb_bootstrap() {
   # SLAVE and REPLICATION CLIENT; since MariaDB 10.5 REPLICATION CLIENT is an alias of
   # BINLOG MONITOR, and SHOW SLAVE/REPLICA STATUS needs REPLICA MONITOR (10.5.9+), so
   # both are granted explicitly. LOCK TABLES lets the snapshot lock when it must.
+  # shellcheck disable=SC2119
   _mariadb_cli <<'SQL'
 CREATE DATABASE shop;
 USE shop;

@@ -67,7 +67,13 @@ HBA
   wait_until 60 "$pidfile" "$logfile" "$name" \
     "$PG_BINDIR/pg_isready" -q -h "$dir/socket" -p "$port" -U "$PG_SUPERUSER" || return 1
   if [[ -e "$dir/needs-bootstrap" ]]; then
-    _pg_bootstrap "$dir/socket" "$port" && rm -f "$dir/needs-bootstrap"
+    # The bootstrap SQL is not idempotent: if it fails, throw the cluster away so the
+    # next start begins from a fresh initdb instead of a half-made one.
+    if ! _pg_bootstrap "$dir/socket" "$port"; then
+      log "$name: creating roles/database failed; removing $data"
+      kill_group "$pidfile" 30; rm -rf "$data"; return 1
+    fi
+    rm -f "$dir/needs-bootstrap"
   fi
   log "$name: ready on $HEADWATER_HOST:$port (wal_level=$wal_level)"
 }
