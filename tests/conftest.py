@@ -4,6 +4,7 @@ operator as a real subprocess, throw-away namespaces, and the real data services
 from __future__ import annotations
 
 import hashlib
+import secrets
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,11 @@ from hwtest import IN_CI, ROOT, require
 from hwtest import services as svc
 from hwtest.kubectl import Kubectl, wait_for
 from hwtest.operator import OperatorProcess
+
+
+# Every namespace this session creates starts with this prefix and the operator watches only
+# `<prefix>-*`, so several test sessions (or a developer's own operator) can share a cluster.
+SESSION_PREFIX = os.environ.get("HEADWATER_TEST_PREFIX") or f"hw{secrets.token_hex(2)}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -38,13 +44,15 @@ def kubeconfig() -> Iterator[str]:
     except ImportError as err:  # pragma: no cover - devenv is part of the package
         require(False, f"headwater.devenv ({err})")
         raise
+    was_running = cluster.status().answering
     try:
         path = cluster.up()
     except Exception as err:
         require(False, f"the local control plane ({err})")
         raise
     yield str(path)
-    if not os.environ.get("HEADWATER_KEEP_CLUSTER"):
+    # Stop only what this session started (a developer's running cluster stays up).
+    if not was_running and not os.environ.get("HEADWATER_KEEP_CLUSTER"):
         cluster.down()
 
 
@@ -76,7 +84,9 @@ def operator(
     kubeconfig: str, crds: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     """`headwater run` against the cluster, for the whole session."""
-    op = OperatorProcess(kubeconfig, tmp_path_factory.mktemp("operator"))
+    op = OperatorProcess(
+        kubeconfig, tmp_path_factory.mktemp("operator"), namespaces=[f"{SESSION_PREFIX}-*"]
+    )
     op.start()
     yield op
     op.stop()
@@ -87,7 +97,7 @@ def operator(
 def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]:
     digest = hashlib.sha1(f"{request.node.nodeid}{time.time_ns()}".encode()).hexdigest()[:8]
     base = request.node.name.lower().removeprefix("test_").replace("_", "-")
-    name = f"hw-{base[:45]}-{digest}"
+    name = f"{SESSION_PREFIX}-{base[:45]}-{digest}"
     name = "".join(c for c in name if c.isalnum() or c == "-")[:63].strip("-")
     kubectl.run("create", "namespace", name)
     yield name

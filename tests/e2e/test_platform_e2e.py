@@ -91,8 +91,18 @@ def test_platform_reaches_ready_with_owned_children(
                 "blockOwnerDeletion": True,
             }
         ], obj["metadata"]["name"]
-        managers = {m["manager"] for m in obj["metadata"].get("managedFields", [])}
-        assert "headwater" in managers
+    full = kubectl.json(
+        "get",
+        "statefulset,deployment,configmap",
+        "-n",
+        namespace,
+        "--show-managed-fields",
+        "-l",
+        f"{OWNER}=shop",
+    )
+    for obj in full["items"]:
+        managers = {(m["manager"], m["operation"]) for m in obj["metadata"]["managedFields"]}
+        assert ("headwater", "Apply") in managers, obj["metadata"]["name"]
 
     table = kubectl.run("get", "dataplatforms", "-n", namespace).stdout.splitlines()
     assert table[0].split()[:5] == ["NAME", "READY", "REASON", "COMPONENTS", "AGE"]

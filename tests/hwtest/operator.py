@@ -19,8 +19,15 @@ def free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: str | Path, log_dir: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        kubeconfig: str | Path,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        namespaces: list[str] | None = None,
+    ):
         self.kubeconfig = str(kubeconfig)
+        self.namespaces = list(namespaces or [])
         self.log_dir = log_dir
         self.extra_env = dict(env or {})
         self.port = free_port()
@@ -47,7 +54,14 @@ class OperatorProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "headwater", "run", "-v"],
+                [
+                    sys.executable,
+                    "-m",
+                    "headwater",
+                    "run",
+                    "-v",
+                    *(arg for ns in self.namespaces for arg in ("-n", ns)),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,

@@ -99,6 +99,7 @@ def _convert(
         raise SchemaError(f"{path}: no type (use a concrete type, not Any)")
 
     if kind == "object":
+        schema = _map_keys(schema, out)
         props = schema.get("properties")
         if props:
             out["properties"] = {
@@ -117,6 +118,38 @@ def _convert(
     if field and not out.get("description"):
         raise SchemaError(f"{path}: field has no description (write a docstring under it)")
     return out
+
+
+def _map_keys(schema: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    """Maps with constrained keys: JSON Schema's patternProperties/propertyNames have no
+    structural equivalent, so the value schema becomes additionalProperties and the key
+    constraints become CEL rules."""
+    patterns = schema.get("patternProperties") or {}
+    names = schema.get("propertyNames") or {}
+    if not patterns and not names:
+        return schema
+    schema = dict(schema)
+    rules = list(out.get("x-kubernetes-validations", []))
+    if patterns:
+        if len(patterns) != 1:
+            raise SchemaError("maps need exactly one key pattern")
+        ((pattern, value),) = patterns.items()
+        schema["additionalProperties"] = value
+        rules.append(
+            {
+                "rule": f"self.all(k, k.matches('{pattern}'))",
+                "message": f"keys must match {pattern}",
+            }
+        )
+    if "maxLength" in names:
+        rules.append(
+            {
+                "rule": f"self.all(k, k.size() <= {names['maxLength']})",
+                "message": f"keys must be at most {names['maxLength']} characters",
+            }
+        )
+    out["x-kubernetes-validations"] = rules
+    return schema
 
 
 def openapi_schema(model: type[Any]) -> dict[str, Any]:

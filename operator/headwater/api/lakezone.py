@@ -136,6 +136,7 @@ class LakeZoneSpec(Model):
                 field_path=".bucket",
             ),
             cel(
+                "!has(self.access.readers) || !has(self.access.writers) || "
                 "self.access.readers.all(r, !self.access.writers.exists(w, w.name == r.name))",
                 "access: a principal may appear once, as reader or writer",
                 field_path=".access",

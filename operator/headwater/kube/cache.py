@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import logging
 import random
 from collections.abc import Callable, Iterable
@@ -177,6 +178,10 @@ class Informer:
         self._emit(kind or "MODIFIED", obj)
 
 
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
 def _rv_int(obj: Obj) -> int:
     try:
         return int(obj.get("metadata", {}).get("resourceVersion", "0"))
@@ -197,7 +202,13 @@ class ClusterCache:
 
     def __init__(self, kube: Kube, namespaces: Iterable[str] | None = None):
         self.kube = kube
-        self.namespaces: list[str | None] = list(namespaces) if namespaces else [None]
+        patterns = list(namespaces or [])
+        # Exact names get one informer each; any glob (`team-*`, like Kopf's --namespace)
+        # means one cluster-wide informer per kind, filtered here.
+        self.patterns = patterns if any(_is_glob(p) for p in patterns) else []
+        self.namespaces: list[str | None] = (
+            [None] if not patterns or self.patterns else list(patterns)
+        )
         self.informers: dict[tuple[str, str], list[Informer]] = {}
         # (namespace, owner kind lower-case, owner name) -> set of child keys
         self._owned: dict[tuple[str, str, str], set[ChildKey]] = {}
@@ -206,7 +217,12 @@ class ClusterCache:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
+    def watches(self, namespace: str) -> bool:
+        return not self.patterns or any(fnmatch.fnmatchcase(namespace, p) for p in self.patterns)
+
     def _listener(self, event: str, obj: Obj) -> None:
+        if not self.watches(obj.get("metadata", {}).get("namespace", "")):
+            return
         self._index(event, obj)
         for listener in self.listeners:
             listener(event, obj)
@@ -274,6 +290,8 @@ class ClusterCache:
         return None
 
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> Obj | None:
+        if not self.watches(namespace):
+            return None
         inf = self._informer(api_version, kind, namespace)
         return None if inf is None else inf.objects.get((namespace, name))
 
