@@ -4,8 +4,8 @@ operator as a real subprocess, throw-away namespaces, and the real data services
 from __future__ import annotations
 
 import hashlib
-import secrets
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +16,6 @@ from hwtest import IN_CI, ROOT, require
 from hwtest import services as svc
 from hwtest.kubectl import Kubectl, wait_for
 from hwtest.operator import OperatorProcess
-
 
 # Every namespace this session creates starts with this prefix and the operator watches only
 # `<prefix>-*`, so several test sessions (or a developer's own operator) can share a cluster.

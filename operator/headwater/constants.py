@@ -29,6 +29,8 @@ LABEL_OWNER_UID: Final = f"{GROUP}/owner-uid"
 LABEL_PLATFORM: Final = f"{GROUP}/platform"
 # Objects with this label are created once and never pruned or rewritten (generated secrets).
 LABEL_RETAIN: Final = f"{GROUP}/retain"
+# Which part of the operator owns a child (pruning happens per group); absent means "main".
+LABEL_APPLY_GROUP: Final = f"{GROUP}/apply-group"
 
 # --- annotations --------------------------------------------------------------------------
 ANNOTATION_CONFIG_HASH: Final = f"{GROUP}/config-hash"

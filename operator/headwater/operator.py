@@ -18,6 +18,7 @@ import kopf
 
 from .api import KINDS
 from .constants import FINALIZER, GROUP, VERSION
+from .dataplane import endpoints
 from .kube.client import Credentials, Kube
 from .metrics import Metrics, serve
 from .reconcile.base import Controller, Settings
@@ -39,6 +40,7 @@ def settings_from_env() -> Settings:
         threads=int(os.environ.get("HEADWATER_THREADS", "8")),
         namespaces=namespaces,
         operator_namespace=os.environ.get("HEADWATER_OPERATOR_NAMESPACE", "headwater-system"),
+        endpoint_overrides=endpoints.from_env(),
     )
 
 

@@ -162,3 +162,12 @@ def test_queue_schedule_last_call_wins() -> None:
         timer.cancel()
 
     asyncio.run(scenario())
+
+
+def test_endpoint_overrides() -> None:
+    from headwater.dataplane.endpoints import parse_overrides, resolve_hostport, resolve_url
+
+    o = parse_overrides("a.ns.svc:8083=127.0.0.1:58083, m.ns.svc:9000=127.0.0.1:59000")
+    assert resolve_url("http://a.ns.svc:8083/connectors", o) == "http://127.0.0.1:58083/connectors"
+    assert resolve_url("http://other:8083", o) == "http://other:8083"
+    assert resolve_hostport("m.ns.svc:9000", o) == "127.0.0.1:59000"

@@ -22,13 +22,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..constants import ANNOTATION_APPLIED_HASH, LABEL_RETAIN
+from ..constants import ANNOTATION_APPLIED_HASH, LABEL_APPLY_GROUP, LABEL_RETAIN
 from ..render.common import Owner, stable_hash
 from .cache import ClusterCache
 from .client import ApiError, Kube
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+DEFAULT_GROUP = "main"
 
 
 @dataclass
@@ -136,12 +137,21 @@ class Applier:
         self._applied_rv[self._key(want)] = applied["metadata"].get("resourceVersion", "")
         self.cache.record(applied)
 
-    async def reconcile(self, owner: Owner, desired: Iterable[Obj]) -> ApplyResult:
-        """Make the owner's children exactly `desired`."""
+    async def reconcile(
+        self, owner: Owner, desired: Iterable[Obj], *, group: str = DEFAULT_GROUP
+    ) -> ApplyResult:
+        """Make the owner's children of `group` exactly `desired`.
+
+        Groups let independent parts of the operator own children of the same CR without
+        pruning each other's (e.g. a reconciler's workloads and the generated alert rules).
+        """
         result = ApplyResult()
         wanted: list[Obj] = []
         for raw in desired:
             obj = normalize(raw)
+            labels = obj["metadata"].setdefault("labels", {})
+            if group != DEFAULT_GROUP:
+                labels[LABEL_APPLY_GROUP] = group
             digest = desired_hash(obj)
             obj["metadata"].setdefault("annotations", {})[ANNOTATION_APPLIED_HASH] = digest
             wanted.append(obj)
@@ -152,6 +162,7 @@ class Applier:
             for o in self.cache.owned_by(owner.namespace, owner.kind, owner.name)
             if self._key(o) not in keep
             and (o["metadata"].get("labels") or {}).get(LABEL_RETAIN) != "true"
+            and (o["metadata"].get("labels") or {}).get(LABEL_APPLY_GROUP, DEFAULT_GROUP) == group
         ]
         await asyncio.gather(*(self._prune(o, result) for o in stale))
         return result

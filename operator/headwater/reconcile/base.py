@@ -112,6 +112,8 @@ class Settings:
     operator_namespace: str = "headwater-system"
     resync_jitter: float = 0.1
     dataplane_timeout: float = 10.0
+    # in-cluster host:port -> host:port the operator can reach (dataplane/endpoints.py)
+    endpoint_overrides: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
