@@ -1,0 +1,756 @@
+#!/usr/bin/env python3
+"""Scale benchmark of the Headwater operator against the real local control plane.
+
+For each N (default 100, 300, 1000 mixed CRs) and repeat, in one run:
+  1. baseline: the CRs' child objects server-side-applied straight from a parallel client;
+  2. convergence: the operator (a real `headwater run` subprocess) takes N CRs to Ready;
+  3. steady state: resourceVersions of CRs and children and apiserver request counts
+     (`apiserver_request_total`) over a window;
+  4. operator RSS at N CRs;
+  5. single spec change -> children updated, latency distribution;
+  6. operator restart -> first reconcile of all N existing CRs.
+Writes bench/results/report.{json,md} and convergence.png. Targets are checked in the
+report, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import platform as pyplatform
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "operator"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from headwater.kube.client import ApiError, Credentials, Kube  # noqa: E402
+from headwater.render.registry import render_offline  # noqa: E402
+from hwtest.operator import OperatorProcess  # noqa: E402
+
+API = "headwater.dev/v1alpha1"
+PLURALS = {
+    "DataPlatform": "dataplatforms",
+    "DataSource": "datasources",
+    "CdcConnector": "cdcconnectors",
+    "StreamJob": "streamjobs",
+    "LakeZone": "lakezones",
+}
+CHILD_RESOURCES = {
+    "configmaps",
+    "secrets",
+    "services",
+    "serviceaccounts",
+    "persistentvolumeclaims",
+    "statefulsets",
+    "deployments",
+    "poddisruptionbudgets",
+    "roles",
+    "rolebindings",
+    "jobs",
+    "cronjobs",
+}
+TARGETS = {
+    "converge_seconds_1000": 60.0,
+    "converge_ratio": 1.5,
+    "steady_rv_changes": 0,
+    "requests_per_cr_per_resync": 1.0,
+    "rss_mb_1000": 250.0,
+    "spec_change_p95_seconds": 1.0,
+    "restart_first_reconcile_seconds_1000": 20.0,
+}
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# --- the CR mix ---------------------------------------------------------------------------
+
+
+def group(ns: str, i: int, kinds: set[str], env: dict[str, str]) -> list[dict[str, Any]]:
+    """One pipeline: platform, credentials, source, connector, job and zone."""
+    p = f"p{i}"
+    out: list[dict[str, Any]] = []
+
+    def cr(kind: str, name: str, spec: dict[str, Any]) -> None:
+        if kind in kinds:
+            out.append(
+                {
+                    "apiVersion": API,
+                    "kind": kind,
+                    "metadata": {"name": name, "namespace": ns, "labels": {"bench": "1"}},
+                    "spec": spec,
+                }
+            )
+
+    s3 = env.get("HEADWATER_MINIO_URL", "http://127.0.0.1:59000")
+    cr(
+        "DataPlatform",
+        p,
+        {
+            "kafka": {"mode": "managed", "managed": {"replicas": 1, "defaultReplicationFactor": 1}},
+            "connect": {"mode": "managed"},
+            "flink": {"mode": "disabled"},
+            "spark": {"mode": "managed"},
+            "objectStore": {
+                "mode": "external",
+                "external": {
+                    "endpoint": s3,
+                    "kind": "minio",
+                    "credentialsSecretRef": {"name": "s3-admin"},
+                },
+            },
+            "monitoring": {"mode": "disabled"},
+        },
+    )
+    cr(
+        "DataSource",
+        f"db{i}",
+        {
+            "type": "postgres",
+            "host": "127.0.0.1",
+            "port": int(env.get("HEADWATER_POSTGRES_PORT", "55432")),
+            "database": "shop",
+            "credentialsSecretRef": {"name": "db-credentials"},
+            "tables": ["public.orders"],
+            "preflight": {"intervalSeconds": 300},
+        },
+    )
+    cr(
+        "CdcConnector",
+        f"cdc{i}",
+        {
+            "platformRef": {"name": p},
+            "sourceRef": {"name": f"db{i}"},
+            "tables": ["public.orders"],
+            "topicPrefix": f"bench{i}",
+            "state": "paused",
+        },
+    )
+    cr(
+        "StreamJob",
+        f"etl{i}",
+        {
+            "platformRef": {"name": p},
+            "engine": "spark",
+            "spark": {
+                "mode": "batch",
+                "schedule": "0 2 * * *",
+                "application": {"file": "local:///opt/app/etl.py"},
+            },
+        },
+    )
+    cr(
+        "LakeZone",
+        f"zone{i}",
+        {
+            "platformRef": {"name": p},
+            "tier": "bronze",
+            "bucket": f"bench-{ns[-12:]}-{i}",
+            "deletionPolicy": "Delete",
+        },
+    )
+    return out
+
+
+def workload(
+    n: int, prefix: str, kinds: set[str], env: dict[str, str]
+) -> tuple[list[str], list[dict[str, Any]]]:
+    per_group = max(1, len(kinds))
+    groups = max(1, n // per_group)
+    namespaces = [f"{prefix}-{k}" for k in range(max(1, groups // 20))]
+    crs: list[dict[str, Any]] = []
+    for i in range(groups):
+        crs += group(namespaces[i % len(namespaces)], i, kinds, env)
+    return namespaces, crs[:n]
+
+
+def support_objects(ns: str, env: dict[str, str]) -> list[dict[str, Any]]:
+    """Secrets the CRs reference (test credentials of the local services)."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s3-admin", "namespace": ns},
+            "stringData": {
+                "accessKey": env.get("HEADWATER_MINIO_ROOT_USER", "headwater"),
+                "secretKey": env.get("HEADWATER_MINIO_ROOT_PASSWORD", "unused"),
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "db-credentials", "namespace": ns},
+            "stringData": {
+                "username": "debezium",
+                "password": env.get("HEADWATER_POSTGRES_PASSWORD", "dbz"),
+            },
+        },
+    ]
+
+
+# --- cluster helpers ----------------------------------------------------------------------
+
+
+async def apply_all(kube: Kube, objs: Iterable[dict[str, Any]], concurrency: int) -> float:
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(obj: dict[str, Any]) -> None:
+        async with sem:
+            for attempt in range(5):
+                try:
+                    await kube.apply(obj, field_manager="bench")
+                    return
+                except ApiError as err:
+                    if err.status in (409, 429, 500, 503) and attempt < 4:
+                        await asyncio.sleep(0.2 * (attempt + 1))
+                        continue
+                    raise
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(o) for o in objs))
+    return time.perf_counter() - started
+
+
+async def ensure_namespaces(kube: Kube, names: Iterable[str]) -> None:
+    await apply_all(
+        kube,
+        ({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in names),
+        16,
+    )
+
+
+async def delete_namespaces(kube: Kube, names: Iterable[str]) -> None:
+    for n in names:
+        with contextlib.suppress(ApiError):
+            await kube.delete("v1", "Namespace", None, n)
+
+
+def ready(obj: dict[str, Any]) -> bool:
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"].get("generation"):
+        return False
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+
+
+async def count_ready(kube: Kube, kinds: set[str]) -> tuple[int, int, dict[str, int]]:
+    total = done = 0
+    reasons: dict[str, int] = {}
+    for kind in kinds:
+        items, _ = await kube.list(API, kind, None, label_selector="bench=1")
+        for o in items:
+            total += 1
+            if ready(o):
+                done += 1
+            else:
+                r = next(
+                    (
+                        c.get("reason", "?")
+                        for c in (o.get("status") or {}).get("conditions") or []
+                        if c.get("type") == "Ready"
+                    ),
+                    "NoStatus",
+                )
+                reasons[f"{kind}/{r}"] = reasons.get(f"{kind}/{r}", 0) + 1
+    return done, total, reasons
+
+
+async def versions(kube: Kube, namespaces: list[str], kinds: set[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for ns in namespaces:
+        for kind in kinds:
+            items, _ = await kube.list(API, kind, ns)
+            out.update(
+                {
+                    f"{kind}/{ns}/{o['metadata']['name']}": o["metadata"]["resourceVersion"]
+                    for o in items
+                }
+            )
+        for api_version, kind in (
+            ("v1", "ConfigMap"),
+            ("v1", "Secret"),
+            ("v1", "Service"),
+            ("v1", "ServiceAccount"),
+            ("apps/v1", "StatefulSet"),
+            ("apps/v1", "Deployment"),
+            ("policy/v1", "PodDisruptionBudget"),
+            ("rbac.authorization.k8s.io/v1", "Role"),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+            ("batch/v1", "CronJob"),
+        ):
+            items, _ = await kube.list(
+                api_version, kind, ns, label_selector="app.kubernetes.io/managed-by=headwater"
+            )
+            out.update(
+                {
+                    f"{kind}/{ns}/{o['metadata']['name']}": o["metadata"]["resourceVersion"]
+                    for o in items
+                }
+            )
+    return out
+
+
+REQ_RE = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
+
+
+async def apiserver_requests(kube: Kube) -> dict[str, float]:
+    """Mutating + read requests on our CRDs and child kinds, by verb (watches excluded)."""
+    session = kube._get_session()
+    async with session.get(kube.creds.server + "/metrics", headers=kube._headers()) as resp:
+        text = await resp.text()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        m = REQ_RE.match(line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if labels.get("verb") in ("WATCH", "CONNECT"):
+            continue
+        if labels.get("resource") in CHILD_RESOURCES or labels.get("group") == "headwater.dev":
+            out[labels["verb"]] = out.get(labels["verb"], 0) + float(m.group(2))
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reconciles(op: OperatorProcess) -> float:
+    try:
+        text = op.metrics()
+    except OSError:
+        return 0.0
+    return sum(
+        float(v)
+        for v in re.findall(r"^headwater_reconcile_total\{[^}]*\} ([0-9.e+]+)$", text, re.M)
+    )
+
+
+def services_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for svc in ("postgres", "minio"):
+        proc = subprocess.run(
+            [str(ROOT / "hack/services.sh"), svc, "env"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        for line in proc.stdout.splitlines():
+            if "=" in line:
+                k, _, v = line.partition("=")
+                env[k] = v.strip("'\"")
+    return env
+
+
+# --- one measurement ----------------------------------------------------------------------
+
+
+async def measure(
+    n: int, args: argparse.Namespace, kubeconfig: str, env: dict[str, str]
+) -> dict[str, Any]:
+    kinds = set(args.kinds.split(","))
+    run_id = f"b{secrets.token_hex(2)}"
+    namespaces, crs = workload(n, run_id, kinds, env)
+    result: dict[str, Any] = {"n": len(crs), "namespaces": len(namespaces), "kinds": sorted(kinds)}
+    kube = Kube(Credentials.load(kubeconfig), max_connections=args.concurrency)
+    try:
+        # 1. baseline: children applied straight from a parallel client
+        base_ns = [f"{ns}-base" for ns in namespaces]
+        children = []
+        for cr in crs:
+            for rendered in render_offline(cr):
+                if rendered["apiVersion"].startswith("headwater.dev"):
+                    continue
+                obj = json.loads(json.dumps(rendered))
+                obj["metadata"].pop("ownerReferences", None)
+                obj["metadata"]["namespace"] += "-base"
+                children.append(obj)
+        await ensure_namespaces(kube, base_ns)
+        result["children"] = len(children)
+        result["baseline_apply_seconds"] = await apply_all(kube, children, args.concurrency)
+        log(
+            f"N={len(crs)}: baseline applied {len(children)} children in {result['baseline_apply_seconds']:.1f}s"
+        )
+        await delete_namespaces(kube, base_ns)
+
+        # 2. convergence through the operator
+        await ensure_namespaces(kube, namespaces)
+        await apply_all(kube, [o for ns in namespaces for o in support_objects(ns, env)], 16)
+        op = OperatorProcess(
+            kubeconfig,
+            Path(args.out) / "logs" / run_id,
+            namespaces=[f"{run_id}-*"],
+            env={"HEADWATER_WORKERS": str(args.workers)},
+        )
+        op.start()
+        started = time.perf_counter()
+        await apply_all(kube, crs, args.concurrency)
+        result["create_seconds"] = time.perf_counter() - started
+        timeline: list[tuple[float, int]] = []
+        reasons: dict[str, int] = {}
+        while True:
+            done, _, reasons = await count_ready(kube, kinds)
+            elapsed = time.perf_counter() - started
+            timeline.append((elapsed, done))
+            if done >= len(crs) or elapsed > args.timeout:
+                break
+            await asyncio.sleep(1.0)
+        result["converge_seconds"] = timeline[-1][0] if timeline[-1][1] >= len(crs) else None
+        result["ready_at_end"] = timeline[-1][1]
+        result["not_ready_reasons"] = reasons
+        result["timeline"] = timeline
+        result["converge_ratio"] = (
+            result["converge_seconds"] / result["baseline_apply_seconds"]
+            if result["converge_seconds"]
+            else None
+        )
+        log(f"N={len(crs)}: converged {timeline[-1][1]}/{len(crs)} in {timeline[-1][0]:.1f}s")
+
+        # 3. steady state
+        await asyncio.sleep(5)
+        before_rv = await versions(kube, namespaces, kinds)
+        before_req = await apiserver_requests(kube)
+        own_before = dict(op_requests(op))
+        await asyncio.sleep(args.steady_seconds)
+        after_req = await apiserver_requests(kube)
+        after_rv = await versions(kube, namespaces, kinds)
+        own_after = dict(op_requests(op))
+        changed = [k for k in before_rv if after_rv.get(k) != before_rv[k]]
+        result["steady_window_seconds"] = args.steady_seconds
+        result["steady_objects"] = len(before_rv)
+        result["steady_rv_changes"] = len(changed)
+        result["steady_rv_changed_examples"] = changed[:10]
+        delta = {v: after_req.get(v, 0) - before_req.get(v, 0) for v in after_req}
+        result["steady_apiserver_requests"] = {k: v for k, v in delta.items() if v}
+        result["steady_operator_requests"] = {
+            k: own_after.get(k, 0) - own_before.get(k, 0)
+            for k in own_after
+            if own_after.get(k, 0) - own_before.get(k, 0)
+        }
+        resyncs = max(1.0, args.steady_seconds / args.resync_period)
+        result["requests_per_cr_per_resync"] = (
+            sum(result["steady_operator_requests"].values()) / len(crs) / resyncs
+        )
+        result["apiserver_requests_per_cr_per_resync"] = sum(delta.values()) / len(crs) / resyncs
+
+        # 4. memory
+        assert op.proc is not None
+        result["rss_mb"] = rss_mb(op.proc.pid)
+
+        # 5. single spec change latency
+        platforms = [c for c in crs if c["kind"] == "DataPlatform"][: args.changes]
+        lat: list[float] = []
+        for i, p in enumerate(platforms):
+            ns, name = p["metadata"]["namespace"], p["metadata"]["name"]
+            marker = f"m{i}-{secrets.token_hex(3)}"
+            t0 = time.perf_counter()
+            await kube.patch(
+                API,
+                "DataPlatform",
+                ns,
+                name,
+                {"spec": {"kafka": {"managed": {"config": {"bench.marker": marker}}}}},
+            )
+            while time.perf_counter() - t0 < 30:
+                cm = await kube.get("v1", "ConfigMap", ns, f"{name}-kafka-config")
+                if cm and marker in cm.get("data", {}).get("server.properties", ""):
+                    lat.append(time.perf_counter() - t0)
+                    break
+                await asyncio.sleep(0.02)
+        if lat:
+            lat.sort()
+            result["spec_change_p50_seconds"] = statistics.median(lat)
+            result["spec_change_p95_seconds"] = lat[max(0, round(0.95 * len(lat)) - 1)]
+            result["spec_change_samples"] = len(lat)
+
+        # 6. restart: time to the first reconcile of every existing CR
+        op.stop()
+        t0 = time.perf_counter()
+        op.start(wait=False)
+        while time.perf_counter() - t0 < 120 and reconciles(op) < len(crs):  # noqa: ASYNC110 - polling a subprocess
+            await asyncio.sleep(0.1)
+        result["restart_first_reconcile_seconds"] = time.perf_counter() - t0
+        op.stop()
+        log(
+            f"N={len(crs)}: rss {result['rss_mb']:.0f} MB, restart {result['restart_first_reconcile_seconds']:.1f}s"
+        )
+    finally:
+        if not args.keep:
+            await delete_namespaces(kube, namespaces)
+        await kube.close()
+    return result
+
+
+def op_requests(op: OperatorProcess) -> dict[str, float]:
+    try:
+        text = op.metrics()
+    except OSError:
+        return {}
+    return {
+        verb: float(v)
+        for verb, v in re.findall(
+            r'^headwater_kube_api_requests\{verb="(\w+)"\} ([0-9.e+]+)$', text, re.M
+        )
+    }
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def med(values: list[Any]) -> Any:
+    vals = [v for v in values if isinstance(v, int | float)]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_n: dict[int, list[dict[str, Any]]] = {}
+    for r in runs:
+        by_n.setdefault(r["n"], []).append(r)
+    keys = [
+        "baseline_apply_seconds",
+        "converge_seconds",
+        "converge_ratio",
+        "steady_rv_changes",
+        "requests_per_cr_per_resync",
+        "apiserver_requests_per_cr_per_resync",
+        "rss_mb",
+        "spec_change_p50_seconds",
+        "spec_change_p95_seconds",
+        "restart_first_reconcile_seconds",
+    ]
+    return [
+        {
+            "n": n,
+            "repeats": len(rs),
+            "children": rs[0].get("children"),
+            **{k: med([r.get(k) for r in rs]) for k in keys},
+        }
+        for n, rs in sorted(by_n.items())
+    ]
+
+
+def verdicts(summary: list[dict[str, Any]]) -> list[tuple[str, str, str, bool | None]]:
+    big = max(summary, key=lambda s: s["n"])
+
+    def fmt(v: Any, unit: str = "") -> str:
+        return "n/a" if v is None else (f"{v:.2f}{unit}" if isinstance(v, float) else f"{v}{unit}")
+
+    rows = [
+        (
+            f"{big['n']} CRs -> all Ready",
+            "≤ 60 s",
+            fmt(big["converge_seconds"], " s"),
+            None if big["converge_seconds"] is None else big["converge_seconds"] <= 60,
+        ),
+        (
+            "… vs raw parallel SSA of the children",
+            "≤ 1.5x",
+            fmt(big["converge_ratio"], "x"),
+            None if big["converge_ratio"] is None else big["converge_ratio"] <= 1.5,
+        ),
+        (
+            "steady state: resourceVersion changes",
+            "0",
+            fmt(big["steady_rv_changes"]),
+            big["steady_rv_changes"] == 0,
+        ),
+        (
+            "steady state: API requests per CR per resync",
+            "≤ 1",
+            fmt(big["requests_per_cr_per_resync"]),
+            None
+            if big["requests_per_cr_per_resync"] is None
+            else big["requests_per_cr_per_resync"] <= 1,
+        ),
+        (
+            f"operator RSS at {big['n']} CRs",
+            "≤ 250 MB",
+            fmt(big["rss_mb"], " MB"),
+            None if big["rss_mb"] is None else big["rss_mb"] <= 250,
+        ),
+        (
+            "spec change -> children updated, p95",
+            "≤ 1 s",
+            fmt(big["spec_change_p95_seconds"], " s"),
+            None if big["spec_change_p95_seconds"] is None else big["spec_change_p95_seconds"] <= 1,
+        ),
+        (
+            f"operator start -> first reconcile of {big['n']} CRs",
+            "≤ 20 s",
+            fmt(big["restart_first_reconcile_seconds"], " s"),
+            None
+            if big["restart_first_reconcile_seconds"] is None
+            else big["restart_first_reconcile_seconds"] <= 20,
+        ),
+    ]
+    return rows
+
+
+def write_report(out: Path, runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    summary = summarize(runs)
+    meta = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{pyplatform.node()} {os.cpu_count()} cores, Python {pyplatform.python_version()}",
+        "args": {k: v for k, v in vars(args).items() if k != "out"},
+    }
+    (out / "report.json").write_text(
+        json.dumps({"meta": meta, "summary": summary, "runs": runs}, indent=2)
+    )
+    lines = [
+        "# Headwater scale benchmark",
+        "",
+        f"{meta['date']} — {meta['machine']}; kinds {args.kinds}; repeats {args.repeats}; "
+        f"steady window {args.steady_seconds}s; workers {args.workers}.",
+        "",
+        "| target | goal | measured (median) | met |",
+        "|---|---|---|---|",
+    ]
+    for name, goal, value, ok in verdicts(summary):
+        lines.append(
+            f"| {name} | {goal} | {value} | {'yes' if ok else ('no' if ok is False else '?')} |"
+        )
+    lines += [
+        "",
+        "| N | children | baseline SSA s | converge s | ratio | RSS MB | change p50/p95 s | restart s | steady rv changes | req/CR/resync |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in summary:
+
+        def f(k: str, s: dict[str, Any] = s) -> str:
+            v = s.get(k)
+            return "n/a" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+
+        lines.append(
+            f"| {s['n']} | {s['children']} | {f('baseline_apply_seconds')} | {f('converge_seconds')} | "
+            f"{f('converge_ratio')} | {f('rss_mb')} | {f('spec_change_p50_seconds')}/{f('spec_change_p95_seconds')} | "
+            f"{f('restart_first_reconcile_seconds')} | {f('steady_rv_changes')} | {f('requests_per_cr_per_resync')} |"
+        )
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+        ns = [s["n"] for s in summary]
+        a1.plot(
+            ns,
+            [s["converge_seconds"] or float("nan") for s in summary],
+            "o-",
+            label="operator → all Ready",
+        )
+        a1.plot(
+            ns,
+            [s["baseline_apply_seconds"] for s in summary],
+            "s--",
+            label="raw parallel SSA of children",
+        )
+        (
+            a1.set_xlabel("CRs"),
+            a1.set_ylabel("seconds"),
+            a1.set_title("convergence vs N"),
+            a1.legend(),
+            a1.grid(alpha=0.3),
+        )
+        for r in runs:
+            xs, ys = zip(*r["timeline"], strict=False) if r.get("timeline") else ([], [])
+            a2.plot(xs, ys, label=f"N={r['n']}")
+        (
+            a2.set_xlabel("seconds since first create"),
+            a2.set_ylabel("CRs Ready"),
+            a2.set_title("Ready over time"),
+        )
+        a2.legend(), a2.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "convergence.png", dpi=110)
+    except ImportError:
+        log("matplotlib missing: no plot (pip install .[bench])")
+    print("\n".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "100,300,1000"))
+    parser.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_REPEATS", "3")))
+    parser.add_argument("--kinds", default=",".join(PLURALS))
+    parser.add_argument(
+        "--steady-seconds", type=float, default=float(os.environ.get("BENCH_STEADY", "300"))
+    )
+    parser.add_argument(
+        "--resync-period",
+        type=float,
+        default=300.0,
+        help="operator resync period assumed for req/CR/resync",
+    )
+    parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--timeout", type=float, default=300)
+    parser.add_argument("--keep", action="store_true", help="keep the namespaces")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    from headwater.devenv import cluster
+
+    kubeconfig = os.environ.get("KUBECONFIG") or str(cluster.up())
+    subprocess.run(
+        [sys.executable, "-m", "headwater", "crds", "-q", "-o", str(ROOT / "crds")], check=True
+    )
+    subprocess.run(
+        [
+            _kubectl(),
+            "--kubeconfig",
+            kubeconfig,
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            str(ROOT / "crds"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    for svc in ("postgres", "minio"):
+        subprocess.run([str(ROOT / "hack/services.sh"), svc, "start"], check=True)
+    env = services_env()
+    runs = []
+    for n in [int(x) for x in args.sizes.split(",")]:
+        for rep in range(args.repeats):
+            log(f"N={n} repeat {rep + 1}/{args.repeats}")
+            runs.append(asyncio.run(measure(n, args, kubeconfig, env)))
+            write_report(out, runs, args)
+    return 0
+
+
+def _kubectl() -> str:
+    from headwater.devenv.binaries import locate
+
+    return str(locate(build=False).kubectl)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
