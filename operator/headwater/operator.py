@@ -119,12 +119,12 @@ def _register() -> None:
     for info in KINDS:
 
         @kopf.on.event(GROUP, VERSION, info.plural, id=f"observe-{info.plural}")
-        async def _observe(event: dict[str, Any], body: kopf.Body, **_: Any) -> None:
+        async def _observe(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
             ctl = controller()
             if ctl is None:
                 return
             await ctl.started.wait()
-            ctl.observe(copy.deepcopy(dict(body)), event.get("type"))
+            ctl.observe(copy.deepcopy(dict(body)), str(event.get("type") or ""))
 
 
 _register()

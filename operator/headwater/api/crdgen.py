@@ -55,7 +55,7 @@ class SchemaError(ValueError):
 def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     if "$ref" in schema:
         name = schema["$ref"].split("/")[-1]
-        merged = copy.deepcopy(defs[name])
+        merged: dict[str, Any] = copy.deepcopy(defs[name])
         for key, value in schema.items():
             if key != "$ref":
                 merged[key] = value

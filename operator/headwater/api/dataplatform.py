@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from .common import (
     AccessKeySecretReference,
@@ -41,7 +41,7 @@ MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
 PROMETHEUS_IMAGE = "prom/prometheus:v3.7.3"
 
 
-def _mode_rules(component: str) -> dict[str, object]:
+def _mode_rules(component: str) -> dict[str, Any]:
     """CEL: `external` needs the external block; `managed` must not carry one."""
     return cel_rules(
         cel(
@@ -130,7 +130,7 @@ class KafkaSpec(_Component):
     external: KafkaExternal | None = None
     """Endpoint used when mode is external."""
 
-    model_config = Model.model_config | {"json_schema_extra": _mode_rules("kafka")}
+    model_config = ConfigDict(json_schema_extra=_mode_rules("kafka"))
 
 
 # --- Kafka Connect ----------------------------------------------------------------------------
@@ -195,7 +195,7 @@ class ConnectSpec(_Component):
     external: ConnectExternal | None = None
     """Endpoint used when mode is external."""
 
-    model_config = Model.model_config | {"json_schema_extra": _mode_rules("connect")}
+    model_config = ConfigDict(json_schema_extra=_mode_rules("connect"))
 
 
 # --- Flink ----------------------------------------------------------------------------------
@@ -256,7 +256,7 @@ class FlinkSpec(_Component):
     external: FlinkExternal | None = None
     """Endpoint used when mode is external."""
 
-    model_config = Model.model_config | {"json_schema_extra": _mode_rules("flink")}
+    model_config = ConfigDict(json_schema_extra=_mode_rules("flink"))
 
 
 # --- Spark ----------------------------------------------------------------------------------
@@ -292,7 +292,7 @@ class SparkSpec(_Component):
     external: SparkExternal | None = None
     """Master used when mode is external."""
 
-    model_config = Model.model_config | {"json_schema_extra": _mode_rules("spark")}
+    model_config = ConfigDict(json_schema_extra=_mode_rules("spark"))
 
 
 # --- Object store ---------------------------------------------------------------------------
@@ -346,7 +346,7 @@ class ObjectStoreSpec(_Component):
     ] = "headwater-checkpoints"
     """Bucket for Flink checkpoints and savepoints (under `<namespace>/<job>/`)."""
 
-    model_config = Model.model_config | {"json_schema_extra": _mode_rules("objectStore")}
+    model_config = ConfigDict(json_schema_extra=_mode_rules("objectStore"))
 
 
 # --- Monitoring -----------------------------------------------------------------------------
@@ -388,7 +388,7 @@ class MonitoringSpec(_Component):
     external: PrometheusExternal | None = None
     """Endpoint used when mode is external."""
 
-    model_config = Model.model_config | {"json_schema_extra": _mode_rules("monitoring")}
+    model_config = ConfigDict(json_schema_extra=_mode_rules("monitoring"))
 
 
 class DataPlatformSpec(Model):
@@ -429,15 +429,15 @@ class DataPlatformSpec(Model):
             raise ValueError("connect: managed Kafka Connect needs kafka (managed or external)")
         return self
 
-    model_config = Model.model_config | {
-        "json_schema_extra": cel_rules(
+    model_config = ConfigDict(
+        json_schema_extra=cel_rules(
             cel(
                 "self.connect.mode != 'managed' || self.kafka.mode != 'disabled'",
                 "connect: managed Kafka Connect needs kafka (managed or external)",
                 field_path=".connect.mode",
             )
         )
-    }
+    )
 
 
 # --- status ---------------------------------------------------------------------------------

@@ -78,12 +78,12 @@ class Credentials:
 
         cfg = k8s_client.Configuration()
         try:
-            k8s_config.load_kube_config(
+            k8s_config.load_kube_config(  # type: ignore[no-untyped-call]
                 config_file=kubeconfig, context=context, client_configuration=cfg
             )
             token_file = None
         except (k8s_config.ConfigException, TypeError, FileNotFoundError):
-            k8s_config.load_incluster_config(client_configuration=cfg)
+            k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
             token_file = "/var/run/secrets/kubernetes.io/serviceaccount/token"
         token = (cfg.api_key or {}).get("authorization") or (cfg.api_key or {}).get("BearerToken")
         if token and token.lower().startswith("bearer "):

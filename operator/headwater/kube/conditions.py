@@ -117,10 +117,5 @@ def is_true(
         return False
     if current:
         gen = obj.get("metadata", {}).get("generation")
-        return status.get("observedGeneration") == gen
+        return bool(status.get("observedGeneration") == gen)
     return True
-
-
-def comparable(status: Mapping[str, Any] | None) -> Obj:
-    """Status without timestamps that change on every probe, for "did anything change?"."""
-    return dict(status or {})

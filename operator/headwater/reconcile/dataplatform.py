@@ -37,7 +37,7 @@ def gather_connect_secrets(ctx: Context, owner: Owner) -> dict[str, str]:
         spec = conn.get("spec") or {}
         if (spec.get("platformRef") or {}).get("name") != owner.name:
             continue
-        source_name = (spec.get("sourceRef") or {}).get("name")
+        source_name = str((spec.get("sourceRef") or {}).get("name") or "")
         source = ctx.get("DataSource", owner.namespace, source_name) if source_name else None
         if source is None:
             continue
@@ -119,7 +119,7 @@ class DataPlatformReconciler:
         desired = render_platform(spec, owner, pctx)
         await ctx.applier.reconcile(owner, desired)
 
-        eps = endpoints(spec, owner)
+        eps = {k: v for k, v in endpoints(spec, owner).items() if v}
         components = [
             await self._component(name, spec, owner, ctx, eps, missing) for name in COMPONENT_ORDER
         ]
