@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .common import (
     AlertsSpec,
@@ -18,21 +19,103 @@ from .common import (
     cel_rules,
 )
 
-# Five cron fields (minute hour day-of-month month day-of-week) or a @macro.
+# Five cron fields (minute hour day-of-month month day-of-week) or a @macro. CRON is the loose
+# shape (schema pattern); CRON_STRICT also checks every number's range. No backslashes, so the
+# same text is valid in CEL and in Python.
 CRON = (
     r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
     r"((\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?)*|[A-Za-z]{3}(-[A-Za-z]{3})?)"
     r"( ((\*|\?|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?)*|[A-Za-z]{3}(-[A-Za-z]{3})?)){4})$"
 )
+
+
+def _cron_field(num: str, names: str | None = None, any_: str = "[*]") -> str:
+    value = f"{num}(-{num})?" + (f"|{names}(-{names})?" if names else "")
+    atom = f"({any_}|{value})(/[0-9]{{1,2}})?"
+    return f"{atom}(,{atom})*"
+
+
+_MONTHS = "(JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)"
+_DAYS = "(SUN|MON|TUE|WED|THU|FRI|SAT)"
+CRON_STRICT = (
+    "(?i)^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|"
+    + " ".join(
+        (
+            _cron_field("([0-5]?[0-9])"),
+            _cron_field("([01]?[0-9]|2[0-3])"),
+            _cron_field("(0?[1-9]|[12][0-9]|3[01])", any_="[*?]"),
+            _cron_field("(0?[1-9]|1[0-2])", _MONTHS),
+            _cron_field("[0-7]", _DAYS, any_="[*?]"),
+        )
+    )
+    + ")$"
+)
+CRON_MESSAGE = (
+    "spark.schedule: not a valid cron expression (minute 0-59, hour 0-23, day 1-31, "
+    "month 1-12 or JAN-DEC, weekday 0-7 or SUN-SAT; or @hourly/@daily/@weekly/@monthly/@yearly)"
+)
 URI = r"^(local|file|s3|s3a|https?|hdfs)://.+"
 TOPIC = r"^[a-zA-Z0-9._-]{1,249}$"
+# A jar for a session cluster is uploaded by the operator: it must be readable from there.
+JAR_URI = r"^(file|https?)://.+"
+
+# Flink settings the operator derives from the spec; setting them in `config` (or with SET in
+# the SQL) would break job identity, upgrades or state placement, so they are refused.
+RESERVED_FLINK_KEYS = (
+    "pipeline.name",
+    "$internal.pipeline.job-id",
+    "parallelism.default",
+    "execution.savepoint.path",
+    "execution.state-recovery.path",
+    "execution.savepoint.ignore-unclaimed-state",
+    "execution.state-recovery.ignore-unclaimed-state",
+    "execution.checkpointing.dir",
+    "execution.checkpointing.savepoint-dir",
+    "execution.checkpointing.interval",
+    "execution.checkpointing.mode",
+    "execution.checkpointing.externalized-checkpoint-retention",
+    "state.checkpoints.dir",
+    "state.savepoints.dir",
+)
+RESERVED_FLINK_MESSAGE = (
+    "flink.config: this key is set by the operator from the spec "
+    "(parallelism, checkpointing, upgrades)"
+)
+_RESERVED_CEL = "[" + ", ".join(f"'{k}'" for k in RESERVED_FLINK_KEYS) + "]"
+# `SET 'key' = ...` inside the SQL for one of those keys.
+_RESERVED_SET_RE = (
+    "(?i)^[[:space:]]*SET[[:space:]]+'("
+    + "|".join(k.replace(".", "[.]").replace("$", "[$]") for k in RESERVED_FLINK_KEYS)
+    + ")'"
+)
+RESERVED_SET_MESSAGE = (
+    "flink.sql: SET of a key the operator derives from the spec "
+    "(parallelism, checkpointing, upgrades) is not allowed"
+)
+# Configuration keys that carry credentials: they would put a secret into the CR spec.
+CREDENTIAL_KEY_RE = "(?i)^.*(secret|password|passwd|token|access[._-]?key|credential).*$"
+CREDENTIAL_MESSAGE = (
+    "credential keys are not accepted; S3 credentials come from the platform's object store Secret"
+)
+
+
+def _re2_match(pattern: str, text: str) -> bool:
+    """Python's `re` for the RE2 patterns above (only POSIX classes differ)."""
+    return re.search(pattern.replace("[[:space:]]", r"\s"), text) is not None
+
+
+def _refuse_credentials(value: dict[str, str], prefix: str) -> None:
+    bad = sorted(k for k in value if _re2_match(CREDENTIAL_KEY_RE, k))
+    if bad:
+        raise ValueError(f"{prefix}{CREDENTIAL_MESSAGE} ({', '.join(bad)})")
 
 
 class FlinkJar(Model):
     """A Flink job packaged as a jar."""
 
-    uri: Annotated[str, Field(max_length=2048, pattern=URI)]
-    """Where the jar is: `local://` (inside the image), `file://`, `s3://` or `https://`."""
+    uri: Annotated[str, Field(max_length=2048, pattern=JAR_URI)]
+    """Where the jar is: `https://` or `file://` (a path the operator can read). The operator
+    uploads it to the session cluster's JobManager (`/jars/upload`) and runs it from there."""
     entry_class: (
         Annotated[str, Field(max_length=512, pattern=r"^[A-Za-z_$][A-Za-z0-9_$.]*$")] | None
     ) = None
@@ -62,7 +145,13 @@ class FlinkJobSpec(Model):
     """A Flink job."""
 
     sql: (
-        Annotated[list[Annotated[str, Field(min_length=1, max_length=65536)]], Field(max_length=64)]
+        Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=65536)]],
+            # No CEL for reserved SET statements: a regex over 64 x 64 KiB exceeds the API
+            # server's rule cost budget; the model validator (offline and in the operator,
+            # which then reports Stalled) enforces it.
+            Field(min_length=1, max_length=64),
+        ]
         | None
     ) = None
     """Flink SQL statements run in order (CREATE TABLE ... WITH (...), then INSERT INTO ...). Submitted through the SQL Gateway."""
@@ -79,8 +168,32 @@ class FlinkJobSpec(Model):
     """Checkpoints and savepoints."""
     allow_non_restored_state: bool = False
     """Allow resuming from a savepoint with state the new job no longer uses."""
-    config: ConfigMap = Field(default_factory=dict)
-    """Job-level Flink configuration (e.g. `table.exec.mini-batch.enabled`)."""
+    config: ConfigMap = Field(
+        default_factory=dict,
+        json_schema_extra=cel_rules(
+            cel(f"self.all(k, !(k in {_RESERVED_CEL}))", RESERVED_FLINK_MESSAGE),
+            cel(f"self.all(k, !k.matches('{CREDENTIAL_KEY_RE}'))", "flink.config: " + CREDENTIAL_MESSAGE),
+        ),
+    )
+    """Job-level Flink configuration (e.g. `table.exec.mini-batch.enabled`,
+    `restart-strategy.type`). Keys the operator derives from the spec are refused."""
+
+    @field_validator("config")
+    @classmethod
+    def _no_reserved_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in value if k in RESERVED_FLINK_KEYS)
+        if bad:
+            raise ValueError(f"{RESERVED_FLINK_MESSAGE}: {', '.join(bad)}")
+        _refuse_credentials(value, "flink.config: ")
+        return value
+
+    @field_validator("sql")
+    @classmethod
+    def _no_reserved_set(cls, value: list[str] | None) -> list[str] | None:
+        for statement in value or []:
+            if _re2_match(_RESERVED_SET_RE, statement):
+                raise ValueError(RESERVED_SET_MESSAGE)
+        return value
 
     @model_validator(mode="after")
     def _one_program(self) -> FlinkJobSpec:
@@ -174,11 +287,25 @@ class SparkJobSpec(Model):
         default_factory=SparkExecutors, json_schema_extra={"default": {}}
     )
     """Executor sizing."""
-    conf: ConfigMap = Field(default_factory=dict)
-    """Extra `--conf` entries."""
+    conf: ConfigMap = Field(
+        default_factory=dict,
+        json_schema_extra=cel_rules(
+            cel(f"self.all(k, !k.matches('{CREDENTIAL_KEY_RE}'))", "spark.conf: " + CREDENTIAL_MESSAGE),
+        ),
+    )
+    """Extra `--conf` entries. Credential keys are refused (S3 keys reach the driver and
+    executors from the platform's Secret as environment variables)."""
+
+    @field_validator("conf")
+    @classmethod
+    def _no_credentials(cls, value: dict[str, str]) -> dict[str, str]:
+        _refuse_credentials(value, "spark.conf: ")
+        return value
 
     @model_validator(mode="after")
     def _schedule_batch_only(self) -> SparkJobSpec:
+        if self.schedule and not _re2_match(CRON_STRICT, self.schedule):
+            raise ValueError(CRON_MESSAGE)
         if self.schedule and self.mode != "batch":
             raise ValueError("spark.schedule: only batch applications can be scheduled")
         if self.application.type == "jvm" and not self.application.main_class:
@@ -187,6 +314,11 @@ class SparkJobSpec(Model):
 
     model_config = Model.model_config | {
         "json_schema_extra": cel_rules(
+            cel(
+                f"!has(self.schedule) || self.schedule.matches('{CRON_STRICT}')",
+                CRON_MESSAGE,
+                field_path=".schedule",
+            ),
             cel(
                 "!has(self.schedule) || self.mode == 'batch'",
                 "spark.schedule: only batch applications can be scheduled",
@@ -283,6 +415,25 @@ class LineageEdge(Model):
     """Downstream node."""
 
 
+class SavepointOperation(Model):
+    """A stop-with-savepoint the operator triggered and has not seen finish yet.
+
+    Kept in status (not in memory) so that an operator restart polls the same trigger
+    instead of stopping the job twice; the trigger id is derived from job id and attempt, so
+    re-sending the request is idempotent in Flink."""
+
+    trigger_id: Annotated[str, Field(max_length=64)]
+    """Flink trigger (request) id."""
+    job_id: Annotated[str, Field(max_length=64)]
+    """Job being stopped."""
+    purpose: Literal["upgrade", "suspend", "delete"]
+    """Why: an upgrade (resubmit afterwards), a suspension, or deletion of the StreamJob."""
+    attempt: int = Field(default=1, ge=1)
+    """Attempt number (a failed savepoint is retried with a new trigger)."""
+    started_time: str | None = None
+    """When it was triggered (RFC 3339)."""
+
+
 class StreamJobStatus(Model):
     """Observed state of a StreamJob."""
 
@@ -295,11 +446,26 @@ class StreamJobStatus(Model):
     job_state: Annotated[str, Field(max_length=32)] | None = None
     """Flink job state (RUNNING, FAILED, ...) or Spark run state (Scheduled, Running, Succeeded, Failed, Suspended)."""
     job_generation: int | None = None
-    """Spec generation the running job was submitted for."""
+    """Spec generation the running job was submitted for (or last confirmed against)."""
+    job_spec_hash: Annotated[str, Field(max_length=64)] | None = None
+    """Hash of everything the running job was submitted with; a spec change that alters it
+    upgrades the job, any other change (lineage, alerts) does not."""
+    job_name: Annotated[str, Field(max_length=512)] | None = None
+    """Flink job name: `headwater/<namespace>/<name>/g<generation>/<hash>`."""
+    submissions: int | None = None
+    """Jobs submitted for this StreamJob so far (upgrades, resumes, recoveries)."""
+    savepoint_operation: SavepointOperation | None = None
+    """Stop-with-savepoint in flight."""
+    savepoint_failures: int | None = None
+    """Consecutive failed savepoint attempts (reset by a successful one)."""
     restarts: int | None = None
     """Flink job restarts (numRestarts)."""
     last_checkpoint: str | None = None
     """Path of the latest completed checkpoint."""
+    last_checkpoint_time: str | None = None
+    """When lastCheckpoint completed."""
+    restored_from: str | None = None
+    """Savepoint or checkpoint the current job was started from (none: fresh state)."""
     last_savepoint: str | None = None
     """Path of the last good savepoint (kept when a newer one fails)."""
     last_savepoint_time: str | None = None
