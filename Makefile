@@ -101,3 +101,38 @@ e2e-kind: install ## Same e2e suite on kind (needs Docker; not run on this machi
 .PHONY: bench
 bench: install binaries ## Scale benchmark (N = 100, 300, 1000 CRs); writes bench/results/
 	$(PY) bench/run.py
+
+# --- packaging (charts/headwater, manifests/install, Dockerfile) -----------------------------
+HELM ?= $(shell hack/services.sh helm env 2>/dev/null | sed -n 's/^HELM=//p')
+
+.PHONY: helm
+helm: ## Build Helm v3 into the cache (hack/services.sh helm install)
+	hack/services.sh helm install
+
+.PHONY: chart
+chart: install crds helm ## Regenerate the chart's CRDs and RBAC rules, then manifests/install/
+	rm -f charts/headwater/crds/headwater.dev_*.yaml
+	cp crds/*.yaml charts/headwater/crds/
+	$(VENV)/bin/headwater rbac -o charts/headwater/files/rbac.yaml
+	$(MAKE) install-manifests
+
+.PHONY: install-manifests
+install-manifests: helm ## Render manifests/install/ (plain YAML + kustomization) from the chart
+	HELM=$(HELM) hack/render-install.sh
+
+.PHONY: helm-lint
+helm-lint: helm ## helm lint --strict, plus the chart unit tests
+	$(HELM) lint --strict charts/headwater
+	$(PY) -m pytest tests/unit/test_chart.py tests/unit/test_rbac.py -q
+
+.PHONY: helm-e2e
+helm-e2e: install binaries helm ## Install/upgrade/uninstall the chart and run the operator as its ServiceAccount
+	$(PY) -m pytest tests/e2e/test_helm_e2e.py tests/e2e/test_rbac_e2e.py $(PYTEST_ARGS)
+
+.PHONY: e2e-as-serviceaccount
+e2e-as-serviceaccount: install binaries helm ## The e2e suite with the operator authenticated as the chart's ServiceAccount
+	HEADWATER_E2E_AS_SERVICEACCOUNT=1 $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+.PHONY: image
+image: ## Build the operator image (needs Docker or Podman: DOCKER=podman)
+	$(or $(DOCKER),docker) build -t headwater/operator:$$($(PY) -c 'import headwater; print(headwater.__version__)') .

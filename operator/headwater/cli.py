@@ -110,6 +110,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rbac(args: argparse.Namespace) -> int:
+    """Print (or write) the operator's RBAC rule sets, derived from the code (rbac.py)."""
+    from .rbac import render_yaml
+
+    text = render_yaml()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from .devenv import cluster
 
@@ -144,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--filename", action="append", required=True, help="YAML file or -")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_validate)
+
+    p = sub.add_parser("rbac", help="print the operator's RBAC rules (what the chart grants)")
+    p.add_argument("-o", "--output", default="-", help="file (default: stdout)")
+    p.set_defaults(fn=cmd_rbac)
 
     p = sub.add_parser("dev", help="local control plane for development (no Docker)")
     p.add_argument("action", choices=["up", "down", "status", "kubeconfig"])
