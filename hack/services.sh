@@ -160,12 +160,14 @@ apt_install() {
   local rc=0
   if ((APT_UPDATED == 0)); then
     log "apt-get update (missing: ${missing[*]})"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq || rc=$?
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq -o DPkg::Lock::Timeout=300 || rc=$?
     APT_UPDATED=1
   fi
   if ((rc == 0)); then
     log "apt-get install --no-install-recommends ${missing[*]}"
+    # Wait for a dpkg lock held by someone else instead of failing at once.
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      -o DPkg::Lock::Timeout=300 \
       -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null || rc=$?
   fi
   ((created_policy)) && "${sudo[@]}" rm -f "$policy"
@@ -200,10 +202,14 @@ render() {
   ( export "$@"; envsubst "$vars" <"$template" >"$dest" )
 }
 
-# java_bin: JDK 17 (Debian's); Temurin 25 also exists, but Kafka/Flink/Spark target 17.
+# java_bin: the JVM for Kafka, Connect and Flink. Debian's JDK 17 is preferred even when
+# JAVA_HOME points elsewhere (this machine also has Temurin 25, which Flink 2.3 does not
+# support); HEADWATER_JAVA_HOME overrides.
 java_bin() {
-  if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then echo "$JAVA_HOME/bin/java"; return; fi
-  if [[ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ]]; then echo /usr/lib/jvm/java-17-openjdk-amd64/bin/java; return; fi
+  local h
+  for h in "${HEADWATER_JAVA_HOME:-}" /usr/lib/jvm/java-17-openjdk-amd64 "${JAVA_HOME:-}"; do
+    if [[ -n "$h" && -x "$h/bin/java" ]]; then echo "$h/bin/java"; return; fi
+  done
   command -v java
 }
 

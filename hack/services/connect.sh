@@ -39,7 +39,7 @@ _connect_plugin_install() {
     -DexcludeGroupIds="$excluded"
   mv "$dest.tmp" "$dest"
   echo "$stamp" >"$dest/.complete"
-  log "connect: plugin $stamp fetched in $((SECONDS - t0))s ($(du -sh "$dest" | cut -f1))"
+  log "connect: plugin $group:$artifact:$version fetched in $((SECONDS - t0))s ($(du -sh "$dest" | cut -f1))"
 }
 
 connect_install() {

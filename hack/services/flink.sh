@@ -57,7 +57,7 @@ _flink_script_env() {
   local dir; dir="$(run_dir flink)"
   FLINK_SCRIPT_ENV=(env FLINK_CONF_DIR="$dir/conf" FLINK_LIB_DIR="$FLINK_CACHE/lib"
     FLINK_OPT_DIR="$FLINK_CACHE/opt" FLINK_PLUGINS_DIR="$FLINK_CACHE/plugins"
-    FLINK_LOG_DIR="$dir/log" FLINK_PID_DIR="$dir" FLINK_IDENT_STRING=headwater
+    FLINK_LOG_DIR="$dir/log" FLINK_PID_DIR="$dir/flink-pids" FLINK_IDENT_STRING=headwater
     # The gateway gets no memory settings from Flink (it would default to 1/4 of RAM).
     FLINK_ENV_JAVA_OPTS_SQL_GATEWAY="-Xmx384m -XX:+UseSerialGC"
     JAVA_HOME="$(dirname "$(dirname "$(readlink -f "$(java_bin)")")")")
@@ -66,14 +66,14 @@ _flink_script_env() {
 # shellcheck disable=SC2034  # locals are read by name in render
 _flink_render_conf() {
   local dir home; dir="$(run_dir flink)"; home="$(_flink_home)"
-  mkdir -p "$dir/conf" "$dir/log" "$dir/checkpoints"
+  mkdir -p "$dir/conf" "$dir/log" "$dir/checkpoints" "$dir/flink-pids"
   _minio_credentials
-  local FLINK_LOG_DIR="$dir/log" FLINK_RUN_DIR="$dir"
+  local FLINK_LOG_DIR="$dir/log" FLINK_RUN_DIR="$dir" FLINK_PID_DIR="$dir/flink-pids"
   local FLINK_JAVA_HOME HEADWATER_MINIO_URL="http://$HEADWATER_HOST:$HEADWATER_MINIO_PORT"
   FLINK_JAVA_HOME="$(dirname "$(dirname "$(readlink -f "$(java_bin)")")")"
   local HEADWATER_MINIO_ACCESS_KEY="$MINIO_ACCESS_KEY" HEADWATER_MINIO_SECRET_KEY="$MINIO_SECRET_KEY"
   render "$SERVICES_DIR/flink-config.yaml" "$dir/conf/config.yaml" \
-    FLINK_LOG_DIR FLINK_RUN_DIR FLINK_JAVA_HOME HEADWATER_HOST HEADWATER_FLINK_PORT \
+    FLINK_LOG_DIR FLINK_RUN_DIR FLINK_PID_DIR FLINK_JAVA_HOME HEADWATER_HOST HEADWATER_FLINK_PORT \
     HEADWATER_FLINK_GATEWAY_PORT HEADWATER_FLINK_RPC_PORT HEADWATER_FLINK_BLOB_PORT \
     HEADWATER_FLINK_TM_PORTS HEADWATER_MINIO_URL HEADWATER_MINIO_ACCESS_KEY HEADWATER_MINIO_SECRET_KEY
   chmod 600 "$dir/conf/config.yaml"
@@ -120,6 +120,8 @@ flink_stop() {
   kill_group "$dir/gateway.pid" 30
   kill_group "$dir/taskmanager.pid" 30
   kill_group "$dir/jobmanager.pid" 30
+  # Flink's scripts keep their own pid bookkeeping; ours (above) is what counts.
+  rm -rf "$dir/flink-pids"
 }
 
 flink_status() {
