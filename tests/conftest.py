@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hwtest import IN_CI, ROOT, require
 from hwtest import services as svc
@@ -78,18 +80,144 @@ def crds(kubectl: Kubectl) -> None:
     wait_for(established, 60, what="CRDs established")
 
 
+# Opt-in: run the session's operator with the Helm chart's ServiceAccount and RBAC instead of
+# the admin kubeconfig (`make e2e-as-serviceaccount`): the whole suite then proves the chart
+# grants everything the operator needs.
+AS_SERVICEACCOUNT = os.environ.get("HEADWATER_E2E_AS_SERVICEACCOUNT", "").lower() in ("1", "true")
+
+
+class ChartServiceAccount:
+    """The chart's ServiceAccount + RBAC (only those templates) applied to the cluster, and a
+    kubeconfig that authenticates as that ServiceAccount with a bound token."""
+
+    def __init__(self, kubectl: Kubectl, release: str, namespace: str, *values: str):
+        self.kubectl = kubectl
+        self.release = release
+        self.namespace = namespace
+        self.values = values
+        self.manifest = ""
+        self.name = ""
+
+    def install(self) -> ChartServiceAccount:
+        helm = svc.env("helm").get("HELM", "") if svc.is_running("helm") else ""
+        require(bool(helm), "helm (hack/services.sh helm install)")
+        chart = str(ROOT / "charts" / "headwater")
+        only = [
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+        ]
+        proc = subprocess.run(
+            [
+                helm,
+                "template",
+                self.release,
+                chart,
+                "--namespace",
+                self.namespace,
+                *self.values,
+                *only,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        self.manifest = proc.stdout
+        docs = [d for d in yaml.safe_load_all(self.manifest) if d]
+        self.name = next(d for d in docs if d["kind"] == "ServiceAccount")["metadata"]["name"]
+        self.kubectl.run("create", "namespace", self.namespace, check=False)
+        self.kubectl.apply(self.manifest)
+        return self
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.name}"
+
+    def write_kubeconfig(self, path: Path) -> Path:
+        token = self.kubectl.run(
+            "create", "token", self.name, "-n", self.namespace, "--duration=12h"
+        ).stdout.strip()
+        admin = yaml.safe_load(Path(self.kubectl.kubeconfig).read_text())
+        ctx = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+        cluster = next(c for c in admin["clusters"] if c["name"] == ctx["context"]["cluster"])
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "cluster", "cluster": cluster["cluster"]}],
+                    "users": [{"name": self.name, "user": {"token": token}}],
+                    "contexts": [
+                        {"name": "sa", "context": {"cluster": "cluster", "user": self.name}}
+                    ],
+                    "current-context": "sa",
+                }
+            )
+        )
+        path.chmod(0o600)
+        return path
+
+    def uninstall(self) -> None:
+        if self.manifest:
+            self.kubectl.run(
+                "delete",
+                "-f",
+                "-",
+                "--ignore-not-found",
+                "--wait=false",
+                input=self.manifest,
+                check=False,
+            )
+        self.kubectl.run("delete", "namespace", self.namespace, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def chart_serviceaccount(
+    kubectl: Kubectl,
+) -> Iterator[Callable[..., ChartServiceAccount]]:
+    """`chart_serviceaccount(release, namespace, *helm_values)`: installed, removed at the end."""
+    made: list[ChartServiceAccount] = []
+
+    def make(release: str, namespace: str, *values: str) -> ChartServiceAccount:
+        made.append(ChartServiceAccount(kubectl, release, namespace, *values))
+        return made[-1].install()
+
+    yield make
+    for sa in made:
+        sa.uninstall()
+
+
 @pytest.fixture(scope="session")
 def operator(
-    kubeconfig: str, crds: None, tmp_path_factory: pytest.TempPathFactory
+    kubeconfig: str,
+    crds: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[OperatorProcess]:
-    """`headwater run` against the cluster, for the whole session."""
-    op = OperatorProcess(
-        kubeconfig, tmp_path_factory.mktemp("operator"), namespaces=[f"{SESSION_PREFIX}-*"]
-    )
+    """`headwater run` against the cluster, for the whole session (as cluster admin, or with
+    HEADWATER_E2E_AS_SERVICEACCOUNT=1 as the chart's ServiceAccount)."""
+    log_dir = tmp_path_factory.mktemp("operator")
+    op_kubeconfig = kubeconfig
+    if AS_SERVICEACCOUNT:
+        make = request.getfixturevalue("chart_serviceaccount")
+        sa = make(
+            f"{SESSION_PREFIX}-e2e",
+            f"{SESSION_PREFIX}sys",
+            "--set",
+            f"watchNamespaces={{{SESSION_PREFIX}-*}}",
+        )
+        op_kubeconfig = str(sa.write_kubeconfig(log_dir / "serviceaccount.kubeconfig"))
+        print(f"operator runs as {sa.user}")
+    op = OperatorProcess(op_kubeconfig, log_dir, namespaces=[f"{SESSION_PREFIX}-*"])
     op.start()
     yield op
     op.stop()
     print(f"operator logs: {op.log_dir}")
+    if AS_SERVICEACCOUNT:
+        denied = [line for line in op.logs().splitlines() if "Forbidden" in line or " 403" in line]
+        assert not denied, "the chart's RBAC denied the operator:\n" + "\n".join(denied[:20])
 
 
 @pytest.fixture
