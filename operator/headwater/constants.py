@@ -31,6 +31,8 @@ LABEL_PLATFORM: Final = f"{GROUP}/platform"
 LABEL_RETAIN: Final = f"{GROUP}/retain"
 # Which part of the operator owns a child (pruning happens per group); absent means "main".
 LABEL_APPLY_GROUP: Final = f"{GROUP}/apply-group"
+# Everything a StreamJob's Spark run creates (Jobs a CronJob spawns, driver/executor pods).
+LABEL_STREAMJOB: Final = f"{GROUP}/streamjob"
 
 # --- annotations --------------------------------------------------------------------------
 ANNOTATION_CONFIG_HASH: Final = f"{GROUP}/config-hash"
@@ -80,3 +82,10 @@ class Reason:
     JOB_SUSPENDED: Final = "JobSuspended"
     JOB_NOT_RUNNING: Final = "JobNotRunning"
     SAVEPOINT_FAILED: Final = "SavepointFailed"
+    # StreamJob
+    SUBMISSION_FAILED: Final = "SubmissionFailed"
+    UPGRADING: Final = "Upgrading"
+    JOB_SUBMITTED: Final = "JobSubmitted"
+    JOB_LOST: Final = "JobLost"
+    JOB_CANCELLED: Final = "JobCancelled"
+    SAVEPOINT_COMPLETED: Final = "SavepointCompleted"

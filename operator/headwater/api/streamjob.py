@@ -172,7 +172,10 @@ class FlinkJobSpec(Model):
         default_factory=dict,
         json_schema_extra=cel_rules(
             cel(f"self.all(k, !(k in {_RESERVED_CEL}))", RESERVED_FLINK_MESSAGE),
-            cel(f"self.all(k, !k.matches('{CREDENTIAL_KEY_RE}'))", "flink.config: " + CREDENTIAL_MESSAGE),
+            cel(
+                f"self.all(k, !k.matches('{CREDENTIAL_KEY_RE}'))",
+                "flink.config: " + CREDENTIAL_MESSAGE,
+            ),
         ),
     )
     """Job-level Flink configuration (e.g. `table.exec.mini-batch.enabled`,
@@ -290,7 +293,10 @@ class SparkJobSpec(Model):
     conf: ConfigMap = Field(
         default_factory=dict,
         json_schema_extra=cel_rules(
-            cel(f"self.all(k, !k.matches('{CREDENTIAL_KEY_RE}'))", "spark.conf: " + CREDENTIAL_MESSAGE),
+            cel(
+                f"self.all(k, !k.matches('{CREDENTIAL_KEY_RE}'))",
+                "spark.conf: " + CREDENTIAL_MESSAGE,
+            ),
         ),
     )
     """Extra `--conf` entries. Credential keys are refused (S3 keys reach the driver and
@@ -415,23 +421,25 @@ class LineageEdge(Model):
     """Downstream node."""
 
 
-class SavepointOperation(Model):
-    """A stop-with-savepoint the operator triggered and has not seen finish yet.
+class StopOperation(Model):
+    """A stop of the Flink job the operator started and has not seen finish yet.
 
-    Kept in status (not in memory) so that an operator restart polls the same trigger
-    instead of stopping the job twice; the trigger id is derived from job id and attempt, so
-    re-sending the request is idempotent in Flink."""
+    Kept in status (not in memory) so that after an operator restart the same stop is
+    followed instead of stopping twice: a savepoint trigger id is derived from job id, purpose
+    and attempt, so re-sending the request is idempotent in Flink."""
 
-    trigger_id: Annotated[str, Field(max_length=64)]
-    """Flink trigger (request) id."""
     job_id: Annotated[str, Field(max_length=64)]
     """Job being stopped."""
+    kind: Literal["savepoint", "cancel"]
+    """Stop with a savepoint, or cancel (stateless; last-state keeps the latest checkpoint)."""
     purpose: Literal["upgrade", "suspend", "delete"]
-    """Why: an upgrade (resubmit afterwards), a suspension, or deletion of the StreamJob."""
+    """Why: an upgrade (a new job follows), a suspension, or deletion of the StreamJob."""
+    trigger_id: Annotated[str, Field(max_length=64)] | None = None
+    """Flink savepoint trigger id (kind savepoint)."""
     attempt: int = Field(default=1, ge=1)
     """Attempt number (a failed savepoint is retried with a new trigger)."""
     started_time: str | None = None
-    """When it was triggered (RFC 3339)."""
+    """When it was requested (RFC 3339)."""
 
 
 class StreamJobStatus(Model):
@@ -454,10 +462,13 @@ class StreamJobStatus(Model):
     """Flink job name: `headwater/<namespace>/<name>/g<generation>/<hash>`."""
     submissions: int | None = None
     """Jobs submitted for this StreamJob so far (upgrades, resumes, recoveries)."""
-    savepoint_operation: SavepointOperation | None = None
-    """Stop-with-savepoint in flight."""
+    stop_operation: StopOperation | None = None
+    """Stop (savepoint or cancel) in flight."""
     savepoint_failures: int | None = None
     """Consecutive failed savepoint attempts (reset by a successful one)."""
+    recovery_attempts: int | None = None
+    """Resubmissions after the job stopped on its own (failed, cancelled outside the operator)
+    without reaching a stable RUNNING since; the delay before the next one doubles with it."""
     restarts: int | None = None
     """Flink job restarts (numRestarts)."""
     last_checkpoint: str | None = None

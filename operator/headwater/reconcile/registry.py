@@ -6,10 +6,11 @@ from typing import Any
 
 from .base import Reconciler, Settings
 from .dataplatform import DataPlatformReconciler
+from .streamjob import StreamJobReconciler
 
 
 def build_reconcilers() -> list[Reconciler]:
-    return [DataPlatformReconciler()]
+    return [DataPlatformReconciler(), StreamJobReconciler()]
 
 
 def build_services(settings: Settings, metrics: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from typing import Any
 from ..api.dataplatform import DataPlatformSpec
 from .common import Obj, Owner
 from .platform import GENERATED, PlatformContext, render_platform
+from .sparkjob import render_streamjob_offline
 
 OfflineRenderer = Callable[[dict[str, Any]], list[Obj]]
 
@@ -27,6 +28,7 @@ def _owner(doc: dict[str, Any]) -> Owner:
 
 
 RENDERERS: dict[str, OfflineRenderer] = {"DataPlatform": _platform}
+RENDERERS["StreamJob"] = lambda doc: render_streamjob_offline(doc, _owner(doc))
 
 
 def render_offline(doc: dict[str, Any]) -> list[Obj]:
