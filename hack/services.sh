@@ -76,7 +76,9 @@ spawn() {
   local pidfile="$1" logfile="$2"; shift 2
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
   : >"$logfile"
-  setsid "$@" </dev/null >>"$logfile" 2>&1 &
+  # 9>&-: do not hand the server run_locked's lock descriptor, or the lock would stay
+  # held for the server's lifetime and the next stop/start would wait forever.
+  setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
   local pid=$!
   echo "$pid $(_starttime "$pid" || true)" >"$pidfile"
 }
@@ -135,6 +137,37 @@ require_port_free() {
     log "$what: port $HEADWATER_HOST:$port is already in use by another process (not started by hack/services.sh)"
     return 1
   fi
+}
+
+# reserve_ports: our fixed ports (53306, 55432, 59092, ...) lie inside Linux's ephemeral
+# range (32768-60999), so any outgoing connection on the box may be handed one of them as
+# its local port, and a server starting a moment later fails with EADDRINUSE (seen once
+# with MariaDB). Listing them in net.ipv4.ip_local_reserved_ports stops the kernel from
+# doing that; it changes nothing else. Best effort: needs root and a writable /proc/sys.
+reserve_ports() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports
+  [[ $EUID -eq 0 && -w $f ]] || return 0
+  local want="$HEADWATER_PG_PORT,$HEADWATER_PG_REPLICA_PORT,$HEADWATER_MARIADB_PORT"
+  want+=",$HEADWATER_KAFKA_PORT,$HEADWATER_KAFKA_CONTROLLER_PORT,$HEADWATER_CONNECT_PORT"
+  want+=",$HEADWATER_MINIO_PORT,$HEADWATER_MINIO_CONSOLE_PORT,$HEADWATER_PROM_PORT"
+  want+=",$HEADWATER_FLINK_PORT,$HEADWATER_FLINK_GATEWAY_PORT,$HEADWATER_FLINK_RPC_PORT"
+  want+=",$HEADWATER_FLINK_BLOB_PORT,$HEADWATER_FLINK_TM_PORTS"
+  local have; have="$(<"$f")"
+  # The kernel merges and normalises the list; only write when something is missing.
+  local p missing=0
+  for p in ${want//,/ }; do
+    [[ ",$have," == *",$p,"* ]] && continue
+    python3 - "$have" "$p" <<'PY' || missing=1
+import sys
+have, want = sys.argv[1], sys.argv[2]
+lo, _, hi = want.partition("-")
+lo, hi = int(lo), int(hi or lo)
+spans = [tuple(map(int, (r.split("-") + [r])[:2])) for r in have.split(",") if r]
+sys.exit(0 if any(a <= lo and hi <= b for a, b in spans) else 1)
+PY
+  done
+  ((missing)) || return 0
+  echo "${have:+$have,}$want" >"$f" 2>/dev/null || true
 }
 
 # apt_install PKG...: install Debian packages that are missing, without letting their
@@ -246,6 +279,7 @@ main() {
   (($# == 2)) || usage
   local svc="$1" action="$2"
   case "$action" in install|start|stop|status|env) ;; *) usage ;; esac
+  [[ "$action" != start ]] || reserve_ports
   if [[ "$svc" != all ]]; then
     local known=0 s
     for s in "${ALL_SERVICES[@]}"; do [[ "$s" == "$svc" ]] && known=1; done
@@ -253,7 +287,11 @@ main() {
     case "$action" in
       install) run_locked "install-$(fn_prefix "$svc")" dispatch "$svc" install ;;
       # start installs first (cached), under the same lock as an explicit install.
-      start) run_locked "install-$(fn_prefix "$svc")" dispatch "$svc" install && dispatch "$svc" start ;;
+      start) run_locked "install-$(fn_prefix "$svc")" dispatch "$svc" install &&
+             run_locked "run-$(fn_prefix "$svc")" dispatch "$svc" start ;;
+      # start/stop of one service are serialised, so concurrent callers (parallel test
+      # sessions) never spawn a second server on the same data dir.
+      stop) run_locked "run-$(fn_prefix "$svc")" dispatch "$svc" stop ;;
       *) dispatch "$svc" "$action" ;;
     esac
     return
@@ -273,14 +311,16 @@ main() {
       for s in "${list[@]}"; do
         run_locked "install-$(fn_prefix "$s")" dispatch "$s" install
         t1=$SECONDS
-        dispatch "$s" start
+        run_locked "run-$(fn_prefix "$s")" dispatch "$s" start
         log "$s: start took $((SECONDS - t1))s"
       done
       log "all start: done in $((SECONDS - t0))s" ;;
     stop)
       # Reverse order: Connect before Kafka, so it shuts down cleanly.
       local i
-      for ((i = ${#list[@]} - 1; i >= 0; i--)); do dispatch "${list[i]}" stop || rc=1; done ;;
+      for ((i = ${#list[@]} - 1; i >= 0; i--)); do
+        run_locked "run-$(fn_prefix "${list[i]}")" dispatch "${list[i]}" stop || rc=1
+      done ;;
     status)
       for s in "${list[@]}"; do
         if dispatch "$s" status >/dev/null 2>&1; then echo "$s: running/installed"

@@ -26,7 +26,12 @@ _minio_credentials() {
   local dir; dir="$(run_dir minio)"
   mkdir -p "$dir"
   if [[ ! -s "$dir/credentials" ]]; then
-    (umask 077; printf 'headwater\n%s\n' "$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >"$dir/credentials")
+    # Create-if-absent atomically (link(2) fails if the name exists): Flink's start reads
+    # the same file and must never see a different password than MinIO's.
+    local tmp; tmp="$(mktemp "$dir/.credentials.XXXXXX")"
+    printf 'headwater\n%s\n' "$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')" >"$tmp"
+    ln "$tmp" "$dir/credentials" 2>/dev/null || true
+    rm -f "$tmp"
   fi
   MINIO_ACCESS_KEY="$(sed -n 1p "$dir/credentials")"
   MINIO_SECRET_KEY="$(sed -n 2p "$dir/credentials")"
