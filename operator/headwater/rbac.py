@@ -127,10 +127,18 @@ def granted_by(objects: Iterable[Mapping[str, Any]]) -> Grants:
     return grants
 
 
+def is_kubernetes_child(obj: Mapping[str, Any]) -> bool:
+    """Whether an offline-rendered object is one the operator applies to the cluster. Offline
+    renders also show data-plane payloads (e.g. a Connect connector) as pseudo-objects in the
+    headwater.dev group; the operator never creates headwater.dev objects."""
+    return not str(obj.get("apiVersion", "")).startswith(f"{GROUP}/")
+
+
 def child_kinds(objects: Iterable[Mapping[str, Any]] = ()) -> list[tuple[str, str]]:
     kinds = dict.fromkeys([*CHILD_KINDS, *OPTIONAL_CHILD_KINDS])
     for obj in objects:
-        kinds.setdefault((obj["apiVersion"], obj["kind"]))
+        if is_kubernetes_child(obj):
+            kinds.setdefault((obj["apiVersion"], obj["kind"]))
     return list(kinds)
 
 
