@@ -63,6 +63,11 @@ HBA
     log "$name: initdb done in $((SECONDS - t0))s"
     touch "$dir/needs-bootstrap"
   fi
+  # Our pid file says the server is gone and nobody holds the port, so lock files left by
+  # a killed server are stale. Remove them: after a reboot their pid may belong to some
+  # other process, and postgres (which cannot signal processes outside its user namespace)
+  # would take that as "another postmaster is running" and refuse to start.
+  rm -f "$data/postmaster.pid" "$dir/socket/.s.PGSQL.$port.lock"
   spawn "$pidfile" "$logfile" "${PG_USERNS[@]}" "$PG_BINDIR/postgres" -D "$data"
   wait_until 60 "$pidfile" "$logfile" "$name" \
     "$PG_BINDIR/pg_isready" -q -h "$dir/socket" -p "$port" -U "$PG_SUPERUSER" || return 1
