@@ -24,6 +24,8 @@ LOG4J_VERSION="${LOG4J_VERSION:-2.25.3}"
 SLF4J_VERSION="${SLF4J_VERSION:-2.0.17}"
 FLINK_VERSION="${FLINK_VERSION:-2.3.0}"
 FLINK_KAFKA_CONNECTOR_VERSION="${FLINK_KAFKA_CONNECTOR_VERSION:-5.0.0-2.2}"
+# Shaded Hadoop client jars that Flink's Parquet format needs.
+FLINK_HADOOP_VERSION="${FLINK_HADOOP_VERSION:-3.3.6}"
 PYSPARK_VERSION="${PYSPARK_VERSION:-4.1.4}"
 
 log() { printf '[hack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

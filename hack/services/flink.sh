@@ -35,7 +35,8 @@ flink_install() {
   local t1=$SECONDS extra="$FLINK_CACHE/maven"
   log "flink $FLINK_VERSION: fetching SQL gateway, Kafka connector, Parquet, S3 plugin from Maven Central"
   mvn_fetch "$SERVICES_DIR/flink-pom.xml" "$extra" -DexcludeTransitive=true \
-    -Dflink.version="$FLINK_VERSION" -Dflink.kafka.version="$FLINK_KAFKA_CONNECTOR_VERSION"
+    -Dflink.version="$FLINK_VERSION" -Dflink.kafka.version="$FLINK_KAFKA_CONNECTOR_VERSION" \
+    -Dhadoop.version="$FLINK_HADOOP_VERSION"
   log "flink $FLINK_VERSION: maven done in $((SECONDS - t1))s"
 
   mkdir -p "$FLINK_CACHE/lib" "$FLINK_CACHE/opt" "$FLINK_CACHE/plugins/s3-fs-hadoop"
