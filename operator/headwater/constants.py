@@ -89,3 +89,42 @@ class Reason:
     JOB_LOST: Final = "JobLost"
     JOB_CANCELLED: Final = "JobCancelled"
     SAVEPOINT_COMPLETED: Final = "SavepointCompleted"
+
+
+# --- alerting and metrics -------------------------------------------------------------------
+# Apply group of the per-resource PrometheusRule/ServiceMonitor objects (pruned only there).
+APPLY_GROUP_ALERTS: Final = "alerts"
+MONITORING_API_VERSION: Final = "monitoring.coreos.com/v1"
+# Services that expose a managed component's metrics carry this label (ServiceMonitors select it).
+LABEL_METRICS: Final = f"{GROUP}/metrics"
+# Labels every generated alert carries; `spec.alerts.labels` may not override them.
+ALERT_RESERVED_LABELS: Final = ("alertname", "severity", "namespace", "kind", "name", "platform")
+# Every alert rule Headwater generates (operator/headwater/alerts/catalogue.py defines them).
+ALERT_RULE_NAMES: Final = (
+    "ResourceNotReady",
+    "HighPipelineErrorRate",
+    "KafkaBrokerDown",
+    "KafkaUnderReplicatedPartitions",
+    "KafkaOfflinePartitions",
+    "KafkaConsumerLag",
+    "ConnectWorkerDown",
+    "FlinkJobManagerDown",
+    "ObjectStoreCapacityHigh",
+    "PrometheusTargetDown",
+    "CdcConnectorFailed",
+    "CdcConnectorLagHigh",
+    "CdcConnectorNoEvents",
+    "StreamJobNotRunning",
+    "StreamJobRestarting",
+    "StreamJobCheckpointFailures",
+    "StreamJobConsumerLagHigh",
+    "LakeZoneStale",
+    "LakeZoneCapacityHigh",
+    "LakeZoneSizeHigh",
+)
+# Ports of the metrics endpoints of managed components.
+JMX_EXPORTER_PORT: Final = 9404
+FLINK_METRICS_PORT: Final = 9249
+KAFKA_EXPORTER_PORT: Final = 9308
+# Event reason when `spec.alerts.rules` names a rule that does not exist for the CR's kind.
+REASON_ALERT_RULES_IGNORED: Final = "AlertRulesIgnored"

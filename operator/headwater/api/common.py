@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+from ..constants import ALERT_RESERVED_LABELS, ALERT_RULE_NAMES
 
 # Kubernetes names -------------------------------------------------------------------------
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -163,6 +165,16 @@ class AlertRuleOverride(Model):
     """Severity label of the alert."""
 
 
+# Prometheus label names; values may not contain `{{` (rule labels are Go templates, and one
+# broken template makes Prometheus refuse the whole rule file).
+PROM_LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
+ALERT_RULE_UNKNOWN = "rules: unknown alert rule name (see docs/observability.md for the list)"
+ALERT_LABEL_RESERVED = (
+    "labels: alertname, severity, namespace, kind, name and platform are set by the operator"
+)
+ALERT_LABEL_TEMPLATE = "labels: values must not contain '{{'"
+
+
 class AlertsSpec(Model):
     """Alert rules Headwater generates for this resource (Prometheus)."""
 
@@ -170,10 +182,44 @@ class AlertsSpec(Model):
     """Generate alert rules for this resource at all."""
     rules: dict[
         Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9]+$")], AlertRuleOverride
-    ] = Field(default_factory=dict, max_length=64)
-    """Per-rule overrides keyed by alert name (e.g. `CdcConnectorLagHigh`); see the README's alert table."""
-    labels: ConfigMap = Field(default_factory=dict)
-    """Extra labels on every generated alert (e.g. `team: data`)."""
+    ] = Field(
+        default_factory=dict,
+        max_length=64,
+        json_schema_extra=cel_rules(
+            cel(f"self.all(k, k in {list(ALERT_RULE_NAMES)})", ALERT_RULE_UNKNOWN)
+        ),
+    )
+    """Per-rule overrides keyed by alert name (e.g. `CdcConnectorLagHigh`); see docs/observability.md for the rules of each kind."""
+    labels: dict[
+        Annotated[str, Field(max_length=128, pattern=PROM_LABEL_NAME)],
+        Annotated[str, Field(max_length=1024)],
+    ] = Field(
+        default_factory=dict,
+        max_length=32,
+        json_schema_extra=cel_rules(
+            cel(f"self.all(k, !(k in {list(ALERT_RESERVED_LABELS)}))", ALERT_LABEL_RESERVED),
+            cel("self.all(k, !self[k].contains('{{'))", ALERT_LABEL_TEMPLATE),
+        ),
+    )
+    """Extra labels on every generated alert (e.g. `team: data`), for Alertmanager routing. Names are Prometheus label names."""
+
+    @field_validator("rules")
+    @classmethod
+    def _known_rules(cls, value: dict[str, AlertRuleOverride]) -> dict[str, AlertRuleOverride]:
+        unknown = sorted(k for k in value if k not in ALERT_RULE_NAMES)
+        if unknown:
+            raise ValueError(f"{ALERT_RULE_UNKNOWN}: {', '.join(unknown)}")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _safe_labels(cls, value: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(k for k in value if k in ALERT_RESERVED_LABELS)
+        if reserved:
+            raise ValueError(f"{ALERT_LABEL_RESERVED}: {', '.join(reserved)}")
+        if any("{{" in v for v in value.values()):
+            raise ValueError(ALERT_LABEL_TEMPLATE)
+        return value
 
 
 # --- status ---------------------------------------------------------------------------------
