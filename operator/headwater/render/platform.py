@@ -13,7 +13,13 @@ from typing import Any
 import yaml
 
 from ..api.dataplatform import DataPlatformSpec
-from ..constants import LABEL_RETAIN
+from ..constants import (
+    FLINK_METRICS_PORT,
+    JMX_EXPORTER_PORT,
+    KAFKA_EXPORTER_PORT,
+    LABEL_METRICS,
+    LABEL_RETAIN,
+)
 from .common import (
     Obj,
     Owner,
@@ -120,6 +126,30 @@ class Names:
     @property
     def prometheus_rules(self) -> str:
         return f"{self.platform}-prometheus-rules"
+
+    @property
+    def kafka_metrics(self) -> str:
+        return f"{self.platform}-kafka-metrics"
+
+    @property
+    def kafka_exporter(self) -> str:
+        return f"{self.platform}-kafka-exporter"
+
+    @property
+    def connect_metrics(self) -> str:
+        return f"{self.platform}-connect-metrics"
+
+    @property
+    def flink_jobmanager_metrics(self) -> str:
+        return f"{self.platform}-flink-jm-metrics"
+
+    @property
+    def flink_taskmanager_metrics(self) -> str:
+        return f"{self.platform}-flink-tm-metrics"
+
+    @property
+    def minio_metrics(self) -> str:
+        return f"{self.platform}-minio-metrics"
 
 
 def svc(name: str, namespace: str, port: int) -> str:
@@ -228,8 +258,14 @@ def render_kafka(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
         resources=resources(k.resources),
         **_common(owner, "kafka"),
     )
+    add_data(config, "jmx-exporter.yaml", KAFKA_JMX_EXPORTER_CONFIG)
+    with_jmx_exporter(objs, "kafka", "/etc/headwater/kafka/jmx-exporter.yaml")
+    objs += metrics_service(n.kafka_metrics, owner, "kafka", JMX_EXPORTER_PORT, "kafka")
     _roll_on(objs, [config], ctx)
-    return [finalize(o, owner, "kafka", k.version) for o in [config, *objs]]
+    out = [config, *objs]
+    return [finalize(o, owner, "kafka", k.version) for o in out] + render_kafka_exporter(
+        spec, owner
+    )
 
 
 def _bootstrap(spec: DataPlatformSpec, owner: Owner) -> str:
@@ -291,6 +327,9 @@ def render_connect(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -
         resources=resources(c.resources),
         **_common(owner, "connect"),
     )
+    add_data(config, "jmx-exporter.yaml", CONNECT_JMX_EXPORTER_CONFIG)
+    with_jmx_exporter(objs, "connect", "/etc/headwater/connect/jmx-exporter.yaml")
+    objs += metrics_service(n.connect_metrics, owner, "connect", JMX_EXPORTER_PORT, "kafka-connect")
     out = [config, *objs]
     if ctx.connect_secrets is not None:
         # Not part of the config hash: a rotated password restarts the connector (the
@@ -341,10 +380,7 @@ def render_flink(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
         "taskmanager.memory.process.size": f.task_manager.memory,
         "state.backend.type": "rocksdb",
         "execution.checkpointing.incremental": True,
-        "metrics.reporter.prom.factory.class": (
-            "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
-        ),
-        "metrics.reporter.prom.port": 9249,
+        **FLINK_REPORTER_CONFIG,
     }
     env: list[Obj] = []
     endpoint, secret = _s3(spec, owner)
@@ -400,6 +436,20 @@ def render_flink(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
         jm_resources=resources(f.job_manager.resources),
         tm_resources=resources(f.task_manager.resources),
         **common,
+    )
+    objs += metrics_service(
+        n.flink_jobmanager_metrics,
+        owner,
+        "flink-jobmanager",
+        FLINK_METRICS_PORT,
+        "flink-jobmanager",
+    )
+    objs += metrics_service(
+        n.flink_taskmanager_metrics,
+        owner,
+        "flink-taskmanager",
+        FLINK_METRICS_PORT,
+        "flink-taskmanager",
     )
     _roll_on(objs, [config], ctx, secrets=[secret] if secret else [])
     return [finalize(o, owner, "flink", f.version) for o in [config, *objs]]
@@ -471,7 +521,7 @@ def render_minio(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
         **_common(owner, "minio"),
     )
     _roll_on(objs, [], ctx, secrets=[n.minio_root])
-    out = list(objs)
+    out = [*objs, *metrics_service(n.minio_metrics, owner, "minio", 9000, "minio", headless=False)]
     if ctx.new_minio_credentials is not None:
         user, password = ctx.new_minio_credentials
         # Created once and then left alone (never re-rendered, never pruned): rotating root
@@ -489,39 +539,295 @@ def render_minio(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
 
 
 def scrape_configs(spec: DataPlatformSpec, owner: Owner, interval: str) -> list[Obj]:
-    """Static scrape targets for every enabled managed component."""
+    """Scrape jobs of the managed Prometheus for every managed component's exporter.
+
+    Every target gets the labels `namespace` and `platform` (the generated alert rules select
+    on them) and a fixed `job` name. Kafka brokers are listed one by one (a missing broker
+    stays visible as `up == 0`); scalable components are discovered through their headless
+    metrics Service (DNS A records, no Kubernetes API access needed).
+    """
     n, ns = Names(owner.name), owner.namespace
+    scope = {"namespace": ns, "platform": owner.name}
     jobs: list[Obj] = []
 
-    def job(name: str, targets: list[str], path: str = "/metrics") -> None:
+    def static(name: str, targets: list[str], path: str = "/metrics") -> None:
         jobs.append(
             {
                 "job_name": name,
                 "scrape_interval": interval,
                 "metrics_path": path,
-                "static_configs": [
-                    {"targets": targets, "labels": {"namespace": ns, "platform": owner.name}}
+                "static_configs": [{"targets": targets, "labels": dict(scope)}],
+            }
+        )
+
+    def discovered(name: str, service: str, port: int) -> None:
+        jobs.append(
+            {
+                "job_name": name,
+                "scrape_interval": interval,
+                "metrics_path": "/metrics",
+                "dns_sd_configs": [{"names": [f"{service}.{ns}.svc"], "type": "A", "port": port}],
+                "relabel_configs": [
+                    {"target_label": key, "replacement": value} for key, value in scope.items()
                 ],
             }
         )
 
-    job("prometheus", ["localhost:9090"])
+    static("prometheus", ["localhost:9090"])
     if spec.kafka.mode == "managed":
-        job(
+        static(
             "kafka",
             [
-                f"{n.kafka}-{i}.{n.kafka_headless}.{ns}.svc:9404"
+                f"{n.kafka}-{i}.{n.kafka_headless}.{ns}.svc:{JMX_EXPORTER_PORT}"
                 for i in range(spec.kafka.managed.replicas)
             ],
         )
+        static("kafka-exporter", [svc(n.kafka_exporter, ns, KAFKA_EXPORTER_PORT)])
     if spec.connect.mode == "managed":
-        job("kafka-connect", [svc(n.connect, ns, 9404)])
+        discovered("kafka-connect", n.connect_metrics, JMX_EXPORTER_PORT)
     if spec.flink.mode == "managed":
-        job("flink-jobmanager", [svc(n.flink_jobmanager, ns, 9249)])
-        job("flink-taskmanager", [svc(n.flink_taskmanager, ns, 9249)])
+        discovered("flink-jobmanager", n.flink_jobmanager_metrics, FLINK_METRICS_PORT)
+        discovered("flink-taskmanager", n.flink_taskmanager_metrics, FLINK_METRICS_PORT)
     if spec.object_store.mode == "managed":
-        job("minio", [svc(n.minio, ns, 9000)], "/minio/v2/metrics/cluster")
+        static("minio", [svc(n.minio, ns, 9000)], "/minio/v2/metrics/cluster")
     return jobs
+
+
+# --- exporter wiring ------------------------------------------------------------------------
+
+# The Prometheus JMX exporter runs as a Java agent inside the Kafka and Connect JVMs. Neither
+# image ships it, so an init container fetches the pinned release from Maven Central, checks
+# it against the published SHA-1 and leaves it in a shared emptyDir.
+JMX_AGENT_VERSION = "1.0.1"
+JMX_AGENT_URL = (
+    "https://repo1.maven.org/maven2/io/prometheus/jmx/jmx_prometheus_javaagent/"
+    f"{JMX_AGENT_VERSION}/jmx_prometheus_javaagent-{JMX_AGENT_VERSION}.jar"
+)
+JMX_AGENT_FETCH_IMAGE = "curlimages/curl:8.11.1"
+JMX_AGENT_DIR = "/opt/headwater/jmx"
+KAFKA_EXPORTER_IMAGE = "danielqsj/kafka-exporter:v1.9.0"
+
+# Broker MBeans -> `kafka_<domain>_<type>_<name>` (the JMX exporter's Kafka convention).
+KAFKA_JMX_EXPORTER_CONFIG = yaml.safe_dump(
+    {
+        "lowercaseOutputName": True,
+        "lowercaseOutputLabelNames": True,
+        "rules": [
+            {
+                "pattern": "kafka.server<type=BrokerTopicMetrics, name=(MessagesInPerSec|BytesInPerSec|BytesOutPerSec), topic=(.+)><>Count",
+                "name": "kafka_server_brokertopicmetrics_$1_total",
+                "labels": {"topic": "$2"},
+                "type": "COUNTER",
+            },
+            {
+                "pattern": "kafka.server<type=BrokerTopicMetrics, name=(MessagesInPerSec|BytesInPerSec|BytesOutPerSec)><>Count",
+                "name": "kafka_server_brokertopicmetrics_$1_total",
+                "type": "COUNTER",
+            },
+            {
+                "pattern": "kafka.(\\w+)<type=(.+), name=(.+)><>Value",
+                "name": "kafka_$1_$2_$3",
+                "type": "GAUGE",
+            },
+        ],
+    },
+    sort_keys=False,
+    width=1000,
+)
+
+# Connect worker/connector/task MBeans (lower case, `kafka_connect_*`) and Debezium's
+# streaming/snapshot MBeans as `debezium_metrics_<Attribute>` (Debezium's own convention,
+# e.g. debezium_metrics_MilliSecondsBehindSource{plugin, name=<topic.prefix>, context}).
+CONNECT_JMX_EXPORTER_CONFIG = yaml.safe_dump(
+    {
+        "lowercaseOutputName": False,
+        "rules": [
+            {
+                "pattern": "kafka.connect<type=connector-metrics, connector=(.+)><>status: ([a-z-]+)",
+                "name": "kafka_connect_connector_status",
+                "value": 1,
+                "labels": {"connector": "$1", "status": "$2"},
+                "type": "GAUGE",
+            },
+            {
+                "pattern": "kafka.connect<type=connector-task-metrics, connector=(.+), task=(.+)><>status: ([a-z-]+)",
+                "name": "kafka_connect_connector_task_status",
+                "value": 1,
+                "labels": {"connector": "$1", "task": "$2", "status": "$3"},
+                "type": "GAUGE",
+            },
+            {
+                "pattern": "kafka.connect<type=connect-worker-metrics, connector=(.+)><>connector-(failed|running|paused|total|unassigned|destroyed|restarting)-task-count",
+                "name": "kafka_connect_worker_connector_$2_task_count",
+                "labels": {"connector": "$1"},
+                "type": "GAUGE",
+            },
+            {
+                "pattern": "kafka.connect<type=source-task-metrics, connector=(.+), task=(.+)><>source-record-(poll|write)-total",
+                "name": "kafka_connect_source_task_source_record_$3_total",
+                "labels": {"connector": "$1", "task": "$2"},
+                "type": "COUNTER",
+            },
+            {
+                "pattern": "kafka.connect<type=task-error-metrics, connector=(.+), task=(.+)><>total-record-errors",
+                "name": "kafka_connect_task_error_total_record_errors",
+                "labels": {"connector": "$1", "task": "$2"},
+                "type": "COUNTER",
+            },
+            {
+                "pattern": "debezium.([^:]+)<type=connector-metrics, context=([^,]+), server=([^,]+), key=([^>]+)><>RowsScanned",
+                "name": "debezium_metrics_RowsScanned",
+                "labels": {"plugin": "$1", "name": "$3", "context": "$2", "table": "$4"},
+            },
+            {
+                "pattern": "debezium.([^:]+)<type=connector-metrics, server=([^,]+), task=([^,]+), context=([^,>]+)(?:, [^>]+)?><>([A-Za-z]+)",
+                "name": "debezium_metrics_$5",
+                "labels": {"plugin": "$1", "name": "$2", "task": "$3", "context": "$4"},
+            },
+            {
+                "pattern": "debezium.([^:]+)<type=connector-metrics, context=([^,]+), server=([^>]+)><>([A-Za-z]+)",
+                "name": "debezium_metrics_$4",
+                "labels": {"plugin": "$1", "name": "$3", "context": "$2"},
+            },
+        ],
+    },
+    sort_keys=False,
+    width=1000,
+)
+
+# Flink's built-in PrometheusReporter on every JobManager and TaskManager.
+FLINK_REPORTER_CONFIG: dict[str, Any] = {
+    "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+    "metrics.reporter.prom.port": FLINK_METRICS_PORT,
+    # Job state as gauges (flink_jobmanager_job_<state>State), for dashboards.
+    "metrics.job.status.enable": "STATE",
+}
+
+
+def add_data(config_map: Obj, key: str, value: str) -> None:
+    """One more file in a rendered ConfigMap (part of its config hash: pods roll on change)."""
+    config_map["data"][key] = value
+
+
+def with_jmx_exporter(objs: list[Obj], container: str, config_path: str) -> None:
+    """Run the JMX exporter agent in `container` of the component's workload.
+
+    Monitoring must never stop the data plane: when the agent could not be downloaded the
+    init container still succeeds, and the container starts without the agent (its scrape
+    target then shows `up == 0`, which PrometheusTargetDown reports).
+    """
+    agent = f"{JMX_AGENT_DIR}/jmx_prometheus_javaagent.jar"
+    fetch = (
+        f"cd {JMX_AGENT_DIR} && "
+        f"curl -fsSL --retry 3 -o agent.jar {JMX_AGENT_URL} && "
+        f"curl -fsSL --retry 3 -o agent.jar.sha1 {JMX_AGENT_URL}.sha1 && "
+        'echo "$(cut -c1-40 agent.jar.sha1)  agent.jar" | sha1sum -c - && '
+        "mv agent.jar jmx_prometheus_javaagent.jar "
+        "|| { rm -f agent.jar; echo 'JMX exporter agent not available: starting without it'; }"
+    )
+    use_agent = (
+        f'if [ -s {agent} ]; then export KAFKA_OPTS="$KAFKA_OPTS '
+        f'-javaagent:{agent}={JMX_EXPORTER_PORT}:{config_path}"; fi; exec "$@"'
+    )
+    for obj in objs:
+        if obj["kind"] not in ("StatefulSet", "Deployment"):
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        main = next(c for c in pod["containers"] if c["name"] == container)
+        # Wrap the container's own command: the agent joins KAFKA_OPTS only if it is there.
+        original = [*main.get("command", []), *main.pop("args", [])]
+        main["command"] = ["/bin/bash", "-c", use_agent, "--", *original]
+        main.setdefault("ports", []).append({"name": "metrics", "containerPort": JMX_EXPORTER_PORT})
+        main.setdefault("volumeMounts", []).append(
+            {"name": "jmx-agent", "mountPath": JMX_AGENT_DIR, "readOnly": True}
+        )
+        pod.setdefault("initContainers", []).append(
+            {
+                "name": "jmx-agent",
+                "image": JMX_AGENT_FETCH_IMAGE,
+                "command": ["/bin/sh", "-c", fetch],
+                "resources": {
+                    "requests": {"cpu": "10m", "memory": "16Mi"},
+                    "limits": {"memory": "64Mi"},
+                },
+                "securityContext": container_security_context(),
+                "volumeMounts": [{"name": "jmx-agent", "mountPath": JMX_AGENT_DIR}],
+            }
+        )
+        pod.setdefault("volumes", []).append({"name": "jmx-agent", "emptyDir": {}})
+
+
+def metrics_service(
+    name: str, owner: Owner, component: str, port: int, job: str, *, headless: bool = True
+) -> list[Obj]:
+    """A Service exposing only the component's metrics port, labelled with the scrape job
+    name. Headless ones list every pod (ready or not) in DNS, for the managed Prometheus;
+    ServiceMonitors select the label."""
+    spec: Obj = {
+        "selector": selector_labels(owner, component),
+        "ports": [{"name": "metrics", "port": port, "targetPort": port}],
+    }
+    if headless:
+        spec.update(clusterIP="None", publishNotReadyAddresses=True)
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "labels": {LABEL_METRICS: job}},
+            "spec": spec,
+        }
+    ]
+
+
+def render_kafka_exporter(spec: DataPlatformSpec, owner: Owner) -> list[Obj]:
+    """kafka-exporter next to managed Kafka: consumer group lag (kafka_consumergroup_lag)."""
+    n = Names(owner.name)
+    selector = selector_labels(owner, "kafka-exporter")
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": n.kafka_exporter},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": pod_labels(owner, "kafka-exporter")},
+                "spec": {
+                    "securityContext": pod_security_context(),
+                    "containers": [
+                        {
+                            "name": "kafka-exporter",
+                            "image": KAFKA_EXPORTER_IMAGE,
+                            "args": [
+                                f"--kafka.server={_bootstrap(spec, owner)}",
+                                f"--web.listen-address=:{KAFKA_EXPORTER_PORT}",
+                            ],
+                            "ports": [{"name": "metrics", "containerPort": KAFKA_EXPORTER_PORT}],
+                            "readinessProbe": {
+                                "tcpSocket": {"port": "metrics"},
+                                "periodSeconds": 10,
+                            },
+                            "resources": {
+                                "requests": {"cpu": "20m", "memory": "32Mi"},
+                                "limits": {"memory": "128Mi"},
+                            },
+                            "securityContext": container_security_context(),
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    set_config_hash(deployment, config_hash([], {"kafka.server": _bootstrap(spec, owner)}))
+    service = metrics_service(
+        n.kafka_exporter,
+        owner,
+        "kafka-exporter",
+        KAFKA_EXPORTER_PORT,
+        "kafka-exporter",
+        headless=False,
+    )
+    return [finalize(o, owner, "kafka-exporter") for o in [deployment, *service]]
 
 
 def render_prometheus(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> list[Obj]:
