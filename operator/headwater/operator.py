@@ -20,7 +20,7 @@ from .api import KINDS
 from .constants import FINALIZER, GROUP, VERSION
 from .dataplane import endpoints
 from .kube.client import Credentials, Kube
-from .metrics import Metrics, serve
+from .metrics import Metrics, operator_scrape_configs, serve
 from .reconcile.base import Controller, Settings
 from .reconcile.registry import build_reconcilers, build_services
 
@@ -41,6 +41,7 @@ def settings_from_env() -> Settings:
         namespaces=namespaces,
         operator_namespace=os.environ.get("HEADWATER_OPERATOR_NAMESPACE", "headwater-system"),
         endpoint_overrides=endpoints.from_env(),
+        extra={"scrape_configs": operator_scrape_configs(os.environ)},
     )
 
 
@@ -48,7 +49,9 @@ def settings_from_env() -> Settings:
 async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Our own Events are posted on condition transitions; Kopf would also post log lines.
     settings.posting.enabled = False
-    settings.persistence.finalizer = FINALIZER
+    # Kopf removes *its* finalizer from objects none of its handlers need it on (we only
+    # register on.event handlers): it must never be the controller's cleanup finalizer.
+    settings.persistence.finalizer = f"{FINALIZER}-kopf"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
     settings.watching.server_timeout = 270
@@ -80,24 +83,8 @@ async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 def _refresh_gauges(ctl: Controller, metrics: Metrics) -> None:
-    from .kube.conditions import is_true
-
     metrics.queue_depth.set(len(ctl.queue))
-    counts: dict[tuple[str, str], int] = {}
-    metrics.resource_ready.clear()
-    for body in ctl.store.items():
-        meta = body["metadata"]
-        ready = is_true(body)
-        counts[(body["kind"], str(ready).lower())] = (
-            counts.get((body["kind"], str(ready).lower()), 0) + 1
-        )
-        metrics.resource_ready.labels(body["kind"], meta.get("namespace", ""), meta["name"]).set(
-            int(ready)
-        )
-    metrics.resources.clear()
-    for info in KINDS:
-        for ready_s in ("true", "false"):
-            metrics.resources.labels(info.kind, ready_s).set(counts.get((info.kind, ready_s), 0))
+    metrics.refresh(ctl.store.items(), [info.kind for info in KINDS])
     for verb, n in ctl.kube.counter.by_verb.items():
         metrics.api_requests.labels(verb).set(n)
 

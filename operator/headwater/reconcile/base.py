@@ -397,6 +397,7 @@ class Controller:
             elif not outcome.ready:
                 result = "not_ready"
             await self._finish(key, body, rec, outcome)
+            await self._after_reconcile(key)
         except ApiError as err:
             result = "error"
             if err.not_found:
@@ -405,12 +406,29 @@ class Controller:
             log.warning(
                 "%s %s/%s: API error %s; retry in %.0fs", key[0], key[1], key[2], err, delay
             )
+        except Exception:
+            result = "error"  # counted, then logged and backed off by the worker
+            raise
         finally:
             _reads.reset(token)
             if self.store.get(*key) is not None:
                 self._set_refs(key, reads)
             if self.metrics is not None:
-                self.metrics.observe_reconcile(key[0], result, time.perf_counter() - started)
+                self.metrics.observe_reconcile(
+                    key[0], result, time.perf_counter() - started, key[1], key[2]
+                )
+
+    async def _after_reconcile(self, key: Key) -> None:
+        """Generic follow-up for every kind: the alerts service writes the resource's own
+        PrometheusRule (apply group "alerts"). Never fails the reconcile."""
+        alerts = self.ctx.services.get("alerts")
+        body = self.store.get(*key)  # with the status just written
+        if alerts is None or body is None:
+            return
+        try:
+            await alerts.reconcile_rules(self.ctx, body)
+        except Exception:
+            log.exception("%s %s/%s: alert rules not updated", *key)
 
     async def _run(self, rec: Reconciler, body: Obj) -> Outcome:
         """Call the reconciler, turning expected failures into outcomes."""

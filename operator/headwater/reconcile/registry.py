@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .alerting import AlertsService
 from .base import Reconciler, Settings
 from .dataplatform import DataPlatformReconciler
 from .streamjob import StreamJobReconciler
@@ -15,4 +16,4 @@ def build_reconcilers() -> list[Reconciler]:
 
 def build_services(settings: Settings, metrics: Any) -> dict[str, Any]:
     """Data-plane client factories shared by the reconcilers (swapped in tests)."""
-    return {"metrics": metrics}
+    return {"metrics": metrics, "alerts": AlertsService.from_env()}
