@@ -466,6 +466,9 @@ class StreamJobStatus(Model):
     """Stop (savepoint or cancel) in flight."""
     savepoint_failures: int | None = None
     """Consecutive failed savepoint attempts (reset by a successful one)."""
+    next_attempt_time: str | None = None
+    """Earliest time of the next automatic resubmission or savepoint retry (back-off kept in
+    status, so no event or restart can make the operator retry faster)."""
     recovery_attempts: int | None = None
     """Resubmissions after the job stopped on its own (failed, cancelled outside the operator)
     without reaching a stable RUNNING since; the delay before the next one doubles with it."""

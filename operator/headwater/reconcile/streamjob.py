@@ -78,6 +78,7 @@ _STATUS_KEYS = (
     "stopOperation",
     "savepointFailures",
     "recoveryAttempts",
+    "nextAttemptTime",
     "failure",
     "lastRunTime",
     "lastSuccessTime",
@@ -91,6 +92,11 @@ def _ms_to_rfc3339(ms: int | None) -> str | None:
     if not ms:
         return None
     return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _later(seconds: float) -> str:
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _parse_time(text: str | None) -> dt.datetime | None:
@@ -462,7 +468,23 @@ class FlinkRun:
 
     # --- stops ----------------------------------------------------------------------------------
 
+    def _backing_off(self) -> float:
+        """Seconds until `status.nextAttemptTime` (0 when none or passed)."""
+        when = _parse_time(self.status.get("nextAttemptTime"))
+        if when is None:
+            return 0.0
+        return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
     async def _start_stop(self, job: fl.JobInfo, purpose: str) -> Outcome:
+        wait = self._backing_off()
+        if wait and int(self.status.get("savepointFailures") or 0):
+            kept = self.status.get("lastSavepoint") or "none"
+            message = (
+                f"savepoint failed {self.status['savepointFailures']} time(s): "
+                f"{self.status.get('failure') or 'unknown cause'}; retrying in {wait:.0f}s; "
+                f"job keeps running; last good savepoint: {kept}"
+            )
+            return self.outcome(False, Reason.SAVEPOINT_FAILED, message, wait)
         stateful = self.plan.savepoint_dir is not None
         kind = (
             "savepoint"
@@ -545,7 +567,9 @@ class FlinkRun:
             f"{result.failure or 'unknown cause'}; job keeps running; last good savepoint: {kept}"
         )
         self.events.append(("Warning", Reason.SAVEPOINT_FAILED, message))
-        return self.outcome(False, Reason.SAVEPOINT_FAILED, message, min(300.0, 15.0 * failures))
+        delay = min(300.0, 15.0 * failures)
+        self.status["nextAttemptTime"] = _later(delay)
+        return self.outcome(False, Reason.SAVEPOINT_FAILED, message, delay)
 
     async def _record_checkpoint(self, job: str) -> None:
         checkpoint, _ = await self.call(self.client.snapshots, job)
@@ -615,7 +639,16 @@ class FlinkRun:
                 f"{detail}; resubmitting in {delay:.0f}s from {self._restore() or 'fresh state'}"
             )
             self.events.append(("Warning", Reason.JOB_LOST, message))
+            self.status["nextAttemptTime"] = _later(delay)
             return self.outcome(False, reason, message, delay)
+        wait = self._backing_off()
+        if wait:
+            reason = Reason.JOB_FAILING if state == "FAILED" else Reason.JOB_NOT_RUNNING
+            what = " outside the operator" if state in ("CANCELED", "FINISHED") else ""
+            message = f"job {current} was {state}{what}; resubmitting in {wait:.0f}s"
+            if self.status.get("failure"):
+                message += f"; cause: {self.status['failure']}"
+            return self.outcome(False, reason, message, wait)
         self.status["recoveryAttempts"] = attempts + 1
         return None
 

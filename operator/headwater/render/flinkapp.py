@@ -107,6 +107,9 @@ def job_config(flink: FlinkJobSpec, base: str | None) -> dict[str, str]:
     """Job-level Flink configuration (no identity or restore keys: those are per submission)."""
     cp = flink.checkpointing
     conf = {
+        # Stable operator uids from the SQL plan: without them the ids hash the chained
+        # topology, and a parallelism change could not map the savepoint's state.
+        "table.exec.uid.generation": "ALWAYS",
         "parallelism.default": str(flink.parallelism),
         "execution.checkpointing.interval": f"{cp.interval_seconds}s",
         "execution.checkpointing.mode": cp.mode,

@@ -1,0 +1,469 @@
+# ruff: noqa: F811  (pytest fixtures imported from hwtest.flink are parameters here)
+"""StreamJob through the real operator: Flink jobs on the real local session cluster (the
+platform names it as an external Flink), Spark CronJobs/Jobs on the real control plane."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from hwtest.flink import (  # noqa: F401 (fixtures)
+    FlinkRest,
+    Topic,
+    flink,
+    flink_dir,
+    flink_rest,
+    sink_rows,
+    sj_kafka,
+    sj_topic,
+)
+from hwtest.kubectl import Kubectl, condition, is_ready, wait_for
+from hwtest.operator import OperatorProcess
+
+API = "headwater.dev/v1alpha1"
+
+
+def platform(namespace: str, name: str = "p", **components: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        c: {"mode": "disabled"}
+        for c in ("kafka", "connect", "flink", "spark", "objectStore", "monitoring")
+    }
+    spec.update(components)
+    return {
+        "apiVersion": API,
+        "kind": "DataPlatform",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def streamjob(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": API,
+        "kind": "StreamJob",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"platformRef": {"name": "p"}, **spec},
+    }
+
+
+def get(kubectl: Kubectl, namespace: str, name: str) -> dict[str, Any]:
+    obj = kubectl.get("streamjob", name, namespace)
+    assert obj is not None
+    return obj
+
+
+def patch(kubectl: Kubectl, namespace: str, name: str, spec: dict[str, Any]) -> None:
+    kubectl.run(
+        "patch",
+        "streamjob",
+        name,
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": spec}),
+    )
+
+
+def wait_ready(
+    kubectl: Kubectl, namespace: str, name: str, timeout: float = 120, **expect: Any
+) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        obj = get(kubectl, namespace, name)
+        status = obj.get("status") or {}
+        ok = is_ready(obj) and all(status.get(k) == v for k, v in expect.items())
+        return obj if ok else None
+
+    try:
+        return wait_for(check, timeout, 0.5, what=f"StreamJob {name} Ready {expect}")
+    except AssertionError as err:
+        raise AssertionError(
+            f"{err}\nlast: {json.dumps(get(kubectl, namespace, name).get('status'), indent=1)}"
+        ) from None
+
+
+def wait_reason(
+    kubectl: Kubectl, namespace: str, name: str, reason: str, timeout: float = 60
+) -> dict[str, Any]:
+    return wait_for(
+        lambda: (
+            (o := get(kubectl, namespace, name))
+            and (c := condition(o, "Ready"))
+            and c["reason"] == reason
+            and o
+        ),
+        timeout,
+        0.25,
+        what=f"StreamJob {name} Ready reason {reason}",
+    )
+
+
+def events(kubectl: Kubectl, namespace: str, name: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = kubectl.json(
+        "get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}"
+    )["items"]
+    return items
+
+
+def wait_rows(directory: Path, count: int, timeout: float = 90) -> list[dict[str, Any]]:
+    return wait_for(
+        lambda: (rows := sink_rows(directory)) and len(rows) >= count and rows,
+        timeout,
+        0.5,
+        what=f"{count} rows committed in {directory}",
+    )
+
+
+def counting_sql(topic: Topic, out: Path) -> list[str]:
+    """Kafka -> filesystem (json): every row with a running count per key. The count lives in
+    Flink state (OVER aggregation), the read position too (Kafka source offsets): after a
+    resubmission with state the counts continue and no row is read twice."""
+    return [
+        f"""CREATE TABLE src (id BIGINT, k STRING, proc AS PROCTIME()) WITH (
+            'connector' = 'kafka', 'topic' = '{topic.name}',
+            'properties.bootstrap.servers' = '{topic.bootstrap}',
+            'properties.group.id' = '{topic.name}', 'scan.startup.mode' = 'earliest-offset',
+            'format' = 'json')""",
+        f"""CREATE TABLE snk (id BIGINT, k STRING, n BIGINT) WITH (
+            'connector' = 'filesystem', 'path' = 'file://{out}', 'format' = 'json',
+            'sink.rolling-policy.rollover-interval' = '1s',
+            'sink.rolling-policy.check-interval' = '1s')""",
+        """INSERT INTO snk SELECT id, k, COUNT(*) OVER (PARTITION BY k ORDER BY proc
+            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM src""",
+    ]
+
+
+def rows(first: int, last: int) -> list[dict[str, Any]]:
+    return [{"id": i, "k": "orders"} for i in range(first, last + 1)]
+
+
+def assert_exactly(directory: Path, last: int) -> None:
+    """Rows 1..last each exactly once, the running count equal to the id: nothing lost,
+    nothing read twice, the count never restarted."""
+    got = wait_rows(directory, last)
+    assert sorted(r["id"] for r in got) == list(range(1, last + 1)), got
+    assert all(r["n"] == r["id"] for r in got), sorted((r["id"], r["n"]) for r in got)
+
+
+def test_flink_sql_job_lifecycle(
+    kubectl: Kubectl,
+    operator: OperatorProcess,
+    namespace: str,
+    flink: dict[str, str],
+    flink_rest: FlinkRest,
+    sj_topic: Topic,
+    flink_dir: Path,
+) -> None:
+    """Submit, rows arrive, parallelism change = savepoint + resubmit with state, suspend and
+    resume from the savepoint, a job cancelled behind the operator's back is reported and
+    recovered from its retained checkpoint, deletion cancels the job."""
+    flink_rest.wait_slots(2)
+    kubectl.apply(
+        platform(
+            namespace,
+            kafka={"mode": "external", "external": {"bootstrapServers": [sj_topic.bootstrap]}},
+            flink={
+                "mode": "external",
+                "external": {
+                    "restUrl": flink["HEADWATER_FLINK_URL"],
+                    "sqlGatewayUrl": flink["HEADWATER_FLINK_GATEWAY_URL"],
+                },
+            },
+        )
+    )
+    out, state = flink_dir / "out", flink_dir / "state"
+    spec = {
+        "engine": "flink",
+        "flink": {
+            "sql": counting_sql(sj_topic, out),
+            "parallelism": 1,
+            "upgradeMode": "savepoint",
+            "checkpointing": {
+                "storage": "filesystem",
+                "path": f"file://{state}",
+                "intervalSeconds": 2,
+            },
+        },
+        "inputs": [{"topic": sj_topic.name}],
+    }
+    kubectl.apply(streamjob(namespace, "counts", spec))
+
+    # 1. submitted and running; rows arrive in the sink
+    first = wait_ready(kubectl, namespace, "counts", jobState="RUNNING")
+    job1 = first["status"]["jobId"]
+    assert flink_rest.job(job1)["name"] == first["status"]["jobName"]
+    assert first["status"]["jobName"].startswith(f"headwater/{namespace}/counts/g1/")
+    assert first["status"]["jobGeneration"] == 1
+    assert first["status"]["lineage"] == [
+        {"source": f"kafka://{sj_topic.name}", "target": f"flink://{namespace}/counts"}
+    ]
+    cm = kubectl.get("configmap", "counts-flink-submission", namespace)
+    assert cm is not None and "INSERT INTO snk" in cm["data"]["statements.sql"]
+    sj_topic.send(rows(1, 10))
+    assert_exactly(out, 10)
+
+    # 2. parallelism 1 -> 2: stop with savepoint, resubmit from it, state kept
+    patch(kubectl, namespace, "counts", {"flink": {"parallelism": 2}})
+    second = wait_ready(kubectl, namespace, "counts", jobGeneration=2, timeout=180)
+    job2, savepoint = second["status"]["jobId"], second["status"]["lastSavepoint"]
+    assert job2 != job1
+    assert savepoint and f"{state}/{namespace}/counts/savepoints" in savepoint
+    assert second["status"]["restoredFrom"] == savepoint
+    assert flink_rest.state(job1) == "FINISHED"  # stopped with the savepoint, not cancelled
+    assert flink_rest.parallelism(job2) == 2
+    sj_topic.send(rows(11, 15))
+    assert_exactly(out, 15)
+
+    # 3. suspend: stop with a savepoint that is kept; resume from it
+    patch(kubectl, namespace, "counts", {"state": "suspended"})
+    suspended = wait_reason(kubectl, namespace, "counts", "JobSuspended", timeout=120)
+    assert suspended["status"]["jobState"] == "SUSPENDED"
+    kept = suspended["status"]["lastSavepoint"]
+    assert kept != savepoint and flink_rest.state(job2) == "FINISHED"
+    sj_topic.send(rows(16, 18))  # written while the job is suspended
+    patch(kubectl, namespace, "counts", {"state": "running"})
+    resumed = wait_ready(kubectl, namespace, "counts", restoredFrom=kept, timeout=180)
+    job3 = resumed["status"]["jobId"]
+    assert job3 not in (job1, job2)
+    assert_exactly(out, 18)
+
+    # 4. cancelled behind the operator's back: reported, then recovered from its checkpoint
+    flink_rest.cancel(job3)
+    lost = wait_reason(kubectl, namespace, "counts", "JobNotRunning", timeout=60)
+    assert lost["status"]["jobState"] == "CANCELED"
+    assert f"job {job3} was CANCELED outside the operator" in condition(lost, "Ready")["message"]  # type: ignore[index]
+    recovered = wait_for(
+        lambda: (
+            (o := get(kubectl, namespace, "counts"))
+            and is_ready(o)
+            and o["status"]["jobId"] not in (job1, job2, job3)
+            and o
+        ),
+        180,
+        0.5,
+        what="job resubmitted after the external cancel",
+    )
+    restored = recovered["status"]["restoredFrom"]
+    assert restored.startswith(f"file:{state}/{namespace}/counts/checkpoints/{job3}/chk-"), restored
+    reasons = {e["reason"] for e in events(kubectl, namespace, "counts")}
+    assert {"JobSubmitted", "SavepointCompleted", "JobLost"} <= reasons, reasons
+    sj_topic.send(rows(19, 20))
+    assert_exactly(out, 20)
+    assert recovered["status"]["submissions"] == 4
+
+    # 5. delete: the finalizer cancels the job
+    job4 = recovered["status"]["jobId"]
+    kubectl.run("delete", "streamjob", "counts", "-n", namespace, "--timeout=90s")
+    assert flink_rest.state(job4) == "CANCELED"
+
+
+def test_failed_savepoint_keeps_the_last_good_one(
+    kubectl: Kubectl,
+    operator: OperatorProcess,
+    namespace: str,
+    flink: dict[str, str],
+    flink_rest: FlinkRest,
+    flink_dir: Path,
+) -> None:
+    """A savepoint that cannot be written: the job keeps running, SavepointFailed is reported,
+    lastSavepoint stays, and the upgrade succeeds once the storage is writable again."""
+    flink_rest.wait_slots(1)
+    kubectl.apply(
+        platform(
+            namespace,
+            flink={
+                "mode": "external",
+                "external": {
+                    "restUrl": flink["HEADWATER_FLINK_URL"],
+                    "sqlGatewayUrl": flink["HEADWATER_FLINK_GATEWAY_URL"],
+                },
+            },
+        )
+    )
+    state = flink_dir / "state"
+    sql = [
+        "CREATE TABLE g (n BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '5')",
+        "CREATE TABLE b (n BIGINT) WITH ('connector' = 'blackhole')",
+        "INSERT INTO b SELECT n FROM g",
+    ]
+    spec = {
+        "engine": "flink",
+        "flink": {
+            "sql": sql,
+            "checkpointing": {
+                "storage": "filesystem",
+                "path": f"file://{state}",
+                "intervalSeconds": 2,
+            },
+        },
+    }
+    kubectl.apply(streamjob(namespace, "sp", spec))
+    wait_ready(kubectl, namespace, "sp", jobState="RUNNING")
+    patch(kubectl, namespace, "sp", {"state": "suspended"})
+    suspended = wait_reason(kubectl, namespace, "sp", "JobSuspended", timeout=120)
+    good = suspended["status"]["lastSavepoint"]
+    patch(kubectl, namespace, "sp", {"state": "running"})
+    running = wait_ready(kubectl, namespace, "sp", restoredFrom=good, timeout=120)
+    job = running["status"]["jobId"]
+
+    # The savepoint directory becomes a plain file: Flink cannot write the next savepoint.
+    savepoints = state / namespace / "sp" / "savepoints"
+    moved = savepoints.with_name("savepoints.bak")
+    savepoints.rename(moved)
+    savepoints.write_text("not a directory")
+    patch(kubectl, namespace, "sp", {"flink": {"config": {"pipeline.max-parallelism": "64"}}})
+    failed = wait_reason(kubectl, namespace, "sp", "SavepointFailed", timeout=120)
+    assert failed["status"]["lastSavepoint"] == good
+    assert failed["status"]["savepointFailures"] >= 1
+    assert f"last good savepoint: {good}" in condition(failed, "Ready")["message"]  # type: ignore[index]
+    assert flink_rest.state(job) == "RUNNING", "a failed savepoint must not stop the job"
+
+    savepoints.unlink()
+    moved.rename(savepoints)
+    upgraded = wait_ready(kubectl, namespace, "sp", jobGeneration=4, timeout=240)
+    assert upgraded["status"]["lastSavepoint"] != good
+    assert upgraded["status"]["restoredFrom"] == upgraded["status"]["lastSavepoint"]
+    assert upgraded["status"]["savepointFailures"] == 0
+    kubectl.run("delete", "streamjob", "sp", "-n", namespace, "--timeout=90s")
+    assert flink_rest.state(upgraded["status"]["jobId"]) == "CANCELED"
+
+
+def test_flink_job_survives_operator_restart_without_duplicates(
+    kubectl: Kubectl,
+    operator: OperatorProcess,
+    namespace: str,
+    flink: dict[str, str],
+    flink_rest: FlinkRest,
+) -> None:
+    """Identity comes from status and Flink: a restarted operator keeps the same job."""
+    flink_rest.wait_slots(1)
+    kubectl.apply(
+        platform(
+            namespace,
+            flink={
+                "mode": "external",
+                "external": {
+                    "restUrl": flink["HEADWATER_FLINK_URL"],
+                    "sqlGatewayUrl": flink["HEADWATER_FLINK_GATEWAY_URL"],
+                },
+            },
+        )
+    )
+    sql = [
+        "CREATE TABLE g (n BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '1')",
+        "CREATE TABLE b (n BIGINT) WITH ('connector' = 'blackhole')",
+        "INSERT INTO b SELECT n FROM g",
+    ]
+    spec = {
+        "engine": "flink",
+        "flink": {"sql": sql, "upgradeMode": "stateless", "checkpointing": {"storage": "none"}},
+    }
+    kubectl.apply(streamjob(namespace, "same", spec))
+    before = wait_ready(kubectl, namespace, "same", jobState="RUNNING")
+    operator.restart()
+    # A resync after the restart re-reads everything; give it a few passes.
+    wait_for(lambda: "StreamJob" in operator.logs(), 30, what="operator logs")
+    after = wait_ready(kubectl, namespace, "same", jobState="RUNNING")
+    assert after["status"]["jobId"] == before["status"]["jobId"]
+    assert after["status"]["submissions"] == 1
+    mine = [
+        j
+        for j in flink_rest.get("/jobs/overview")["jobs"]
+        if j["name"].startswith(f"headwater/{namespace}/same/")
+    ]
+    assert [j["jid"] for j in mine] == [before["status"]["jobId"]], mine
+    kubectl.run("delete", "streamjob", "same", "-n", namespace, "--timeout=90s")
+
+
+def test_missing_references_are_reported(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    kubectl.apply(platform(namespace, spark={"mode": "managed"}))
+    spec = {
+        "engine": "spark",
+        "spark": {"application": {"file": "local:///opt/etl.py"}},
+        "inputs": [{"lakeZoneRef": {"name": "bronze"}}],
+        "outputs": [{"cdcConnectorRef": {"name": "nope"}}],
+    }
+    kubectl.apply(streamjob(namespace, "refs", spec))
+    obj = wait_reason(kubectl, namespace, "refs", "MissingReference")
+    message = condition(obj, "Ready")["message"]  # type: ignore[index]
+    assert "inputs[0]: LakeZone 'bronze' not found" in message
+    assert "outputs[0]: CdcConnector 'nope' not found" in message
+    assert kubectl.items("jobs", namespace) == [], "nothing may run while references are missing"
+
+
+def test_spark_cronjob_runs_on_schedule(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    """The CronJob exists with the right schedule; a kwok-simulated run completes and the
+    status shows the last success and the next run; suspend reaches the CronJob."""
+    kubectl.apply(platform(namespace, spark={"mode": "managed"}))
+    spec = {
+        "engine": "spark",
+        "spark": {
+            "schedule": "* * * * *",
+            "concurrencyPolicy": "Forbid",
+            "successfulJobsHistoryLimit": 2,
+            "application": {
+                "file": "local:///opt/spark/work-dir/etl.py",
+                "args": ["--date", "today"],
+            },
+        },
+    }
+    kubectl.apply(streamjob(namespace, "nightly", spec))
+    cron = wait_for(lambda: kubectl.get("cronjob", "nightly", namespace), 60, what="CronJob")
+    assert cron["spec"]["schedule"] == "* * * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert cron["spec"]["successfulJobsHistoryLimit"] == 2
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "p-spark"
+    args = pod["containers"][0]["args"]
+    assert args[:4] == [
+        "--master",
+        "k8s://https://kubernetes.default.svc",
+        "--deploy-mode",
+        "cluster",
+    ]
+    done = wait_for(
+        lambda: (
+            (o := get(kubectl, namespace, "nightly"))
+            and (o.get("status") or {}).get("lastSuccessTime")
+            and o
+        ),
+        150,
+        1,
+        what="a scheduled run completed",
+    )
+    assert is_ready(done), done["status"]
+    nxt = dt.datetime.fromisoformat(done["status"]["nextScheduleTime"].replace("Z", "+00:00"))
+    assert dt.timedelta(0) < nxt - dt.datetime.now(dt.UTC) <= dt.timedelta(seconds=61)
+    runs = kubectl.items("jobs", namespace, "headwater.dev/streamjob=nightly")
+    assert runs and all(j["metadata"]["ownerReferences"][0]["kind"] == "CronJob" for j in runs)
+
+    patch(kubectl, namespace, "nightly", {"state": "suspended"})
+    wait_reason(kubectl, namespace, "nightly", "JobSuspended")
+    cron = kubectl.get("cronjob", "nightly", namespace)
+    assert cron is not None and cron["spec"]["suspend"] is True
+
+
+def test_spark_batch_job_completes(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    kubectl.apply(platform(namespace, spark={"mode": "managed"}))
+    spec = {"engine": "spark", "spark": {"application": {"file": "local:///opt/etl.py"}}}
+    kubectl.apply(streamjob(namespace, "once", spec))
+    done = wait_ready(kubectl, namespace, "once", jobState="Succeeded", timeout=90)
+    assert done["status"]["lastSuccessTime"]
+    jobs = kubectl.items("jobs", namespace, "headwater.dev/owner-name=once")
+    assert len(jobs) == 1 and jobs[0]["metadata"]["ownerReferences"][0]["name"] == "once"
+    # A spec change runs the new version as a new Job; the old one is pruned.
+    patch(kubectl, namespace, "once", {"spark": {"application": {"args": ["--full"]}}})
+    wait_ready(kubectl, namespace, "once", jobState="Succeeded", timeout=90)
+    names = [
+        j["metadata"]["name"]
+        for j in kubectl.items("jobs", namespace, "headwater.dev/owner-name=once")
+    ]
+    assert len(names) == 1 and names[0] != jobs[0]["metadata"]["name"]
