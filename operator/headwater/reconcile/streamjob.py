@@ -675,10 +675,8 @@ class FlinkRun:
         )
         try:
             if self.plan.kind == "sql":
-                assert self.plan.job_statement is not None
-                await self.call(
-                    self.client.submit_sql, list(self.plan.setup), self.plan.job_statement, conf
-                )
+                setup, job_statement = self.plan.statements()
+                await self.call(self.client.submit_sql, setup, job_statement, conf)
             else:
                 await self._submit_jar(new_id, restore, conf)
         except fl.SubmissionRejected as err:

@@ -48,6 +48,20 @@ class FlinkPlan:
     job_statement: str | None = None  # the INSERT / statement set that becomes the job
     config: dict[str, str] = field(default_factory=dict)
     parallelism: int = 1
+    # Compiled SQL plan (stateful SQL jobs): written once with COMPILE PLAN ... IF NOT EXISTS,
+    # run with EXECUTE PLAN. Its node ids give every operator a stable uid, so a savepoint maps
+    # onto the new job even when a parallelism change alters operator chaining (without uids
+    # Flink hashes the chained topology and refuses the restore).
+    plan_path: str | None = None
+
+    def statements(self) -> tuple[list[str], str]:
+        """(statements run first, the statement that creates the job) sent to the gateway."""
+        assert self.job_statement is not None
+        if self.plan_path is None:
+            return list(self.setup), self.job_statement
+        body = re.sub(r"^\s*EXECUTE\s+", "", self.job_statement, flags=re.IGNORECASE)
+        compile_ = f"COMPILE PLAN '{self.plan_path}' IF NOT EXISTS FOR {body}"
+        return [*self.setup, compile_], f"EXECUTE PLAN '{self.plan_path}'"
 
     @property
     def checkpoint_dir(self) -> str | None:
@@ -107,9 +121,6 @@ def job_config(flink: FlinkJobSpec, base: str | None) -> dict[str, str]:
     """Job-level Flink configuration (no identity or restore keys: those are per submission)."""
     cp = flink.checkpointing
     conf = {
-        # Stable operator uids from the SQL plan: without them the ids hash the chained
-        # topology, and a parallelism change could not map the savepoint's state.
-        "table.exec.uid.generation": "ALWAYS",
         "parallelism.default": str(flink.parallelism),
         "execution.checkpointing.interval": f"{cp.interval_seconds}s",
         "execution.checkpointing.mode": cp.mode,
@@ -142,7 +153,21 @@ def flink_plan(spec: StreamJobSpec, owner: Owner, facts: FlinkFacts) -> FlinkPla
     if flink.jar is not None:
         return FlinkPlan("jar", digest, base, config=config, parallelism=flink.parallelism)
     setup, job = split_sql(flink.sql or [])
-    return FlinkPlan("sql", digest, base, setup, job, config=config, parallelism=flink.parallelism)
+    plan_path = None
+    if base is not None:
+        # Keyed by what shapes the plan (SQL and the user's table options), not parallelism.
+        key = stable_hash(list(flink.sql or []), flink.config, length=16)
+        plan_path = f"{base}/plans/{key}.json"
+    return FlinkPlan(
+        "sql",
+        digest,
+        base,
+        setup,
+        job,
+        config=config,
+        parallelism=flink.parallelism,
+        plan_path=plan_path,
+    )
 
 
 def job_name(owner: Owner, generation: int, spec_hash: str) -> str:
@@ -201,7 +226,8 @@ def render_submission(spec: StreamJobSpec, owner: Owner, facts: FlinkFacts) -> O
         "flink-conf.yaml": yaml.safe_dump(dict(sorted(plan.config.items())), sort_keys=True),
     }
     if plan.kind == "sql":
-        data["statements.sql"] = ";\n\n".join([*plan.setup, plan.job_statement or ""]) + ";\n"
+        setup, job_statement = plan.statements()
+        data["statements.sql"] = ";\n\n".join([*setup, job_statement]) + ";\n"
     obj: Obj = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
