@@ -12,6 +12,8 @@ import asyncio
 import copy
 import logging
 import os
+import random
+import time
 from typing import Any
 
 import kopf
@@ -61,6 +63,10 @@ async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     if os.environ.get("HEADWATER_PEERING"):
         settings.peering.name = os.environ["HEADWATER_PEERING"]
         settings.peering.mandatory = True
+        # Kopf pauses *every* peer when two share a priority. The oldest replica gets the
+        # highest one (it keeps leading; a new pod waits as standby) and the random tail
+        # breaks ties between pods started in the same second.
+        settings.peering.priority = (10**10 - int(time.time())) * 1000 + random.randrange(1000)
     else:
         settings.peering.standalone = True
 

@@ -422,14 +422,6 @@ def test_health_as_argocd_and_flux_read_it(
     assert argocd_health(lua, paused)[0] == "Suspended"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "operator.py gives every replica Kopf's default peering priority 0, and Kopf pauses "
-        "all peers of equal priority: with replicas > 1 nothing reconciles (docs/install.md, "
-        "High availability). Remove this marker once replicas get distinct priorities."
-    ),
-)
 def test_two_replicas_one_active(
     helm: Callable[..., Any], kubectl: Kubectl, crds: None, tmp_path: Path
 ) -> None:

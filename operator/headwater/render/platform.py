@@ -482,7 +482,6 @@ def render_spark(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
                         "patch",
                     ],
                 },
-                {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
             ],
         },
         {
