@@ -52,13 +52,18 @@ class ObjectLock(Model):
     """Default retention in days of new objects."""
 
 
+# A principal name ends up in Secret names (`<zone>-<name>-s3`), MinIO policy names and IAM
+# ARNs, so it keeps to the characters all three accept.
+PRINCIPAL = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"
+
+
 class Principal(Model):
     """A reader or writer of the zone."""
 
-    name: Annotated[str, Field(min_length=3, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
-    """Principal name (becomes a MinIO user, or is matched against an IAM principal on external S3)."""
+    name: Annotated[str, Field(min_length=3, max_length=63, pattern=PRINCIPAL)]
+    """Principal name. With MinIO (managed, or external `kind: minio`) the operator creates one MinIO user per zone and principal and writes its keys into `secretName`; on other S3 stores it is granted in the bucket policy as `arn:aws:iam:::user/<name>`."""
     secret_name: SecretName | None = None
-    """Secret that receives the generated credentials (keys accessKey, secretKey, endpoint, bucket); `<zone>-<name>-s3` when unset."""
+    """Secret that receives the generated credentials (MinIO only; keys accessKey, secretKey, endpoint, region, bucket, prefix and the AWS_* equivalents); `<zone>-<name>-s3` when unset."""
 
 
 class Access(Model):
@@ -99,8 +104,10 @@ class LakeZoneSpec(Model):
     """Readers and writers."""
     deletion_policy: Literal["Retain", "Delete"] = "Retain"
     """Retain: deleting the LakeZone keeps bucket and data. Delete: removes objects and bucket (never objects under retention lock)."""
-    usage_scan_interval_seconds: int = Field(default=3600, ge=300, le=86400)
-    """How often object count and size are measured (0 objects listed per scan is cheap; large zones take longer)."""
+    deletion_timeout_seconds: int = Field(default=600, ge=0, le=604800)
+    """With deletionPolicy Delete: how long a deletion blocked by objects under retention lock (or an unreachable object store) keeps retrying. Then the operator removes its finalizer, leaves what could not be deleted and says so in a Warning Event."""
+    usage_scan_interval_seconds: int = Field(default=3600, ge=60, le=86400)
+    """How often object count, size and newest object time are measured (a listing of the zone's prefix; large zones take longer)."""
     alerts: AlertsSpec = Field(default_factory=AlertsSpec, json_schema_extra={"default": {}})
     """Alert rules for this zone (freshness, capacity)."""
 
@@ -112,6 +119,10 @@ class LakeZoneSpec(Model):
     def _checks(self) -> LakeZoneSpec:
         if self.object_lock.enabled and not self.versioning:
             raise ValueError("objectLock: Object Lock requires versioning")
+        if self.retention.noncurrent_version_expiration_days and not self.versioning:
+            raise ValueError(
+                "retention.noncurrentVersionExpirationDays: noncurrent versions need versioning"
+            )
         if ".." in self.bucket or re.fullmatch(r"[0-9]+(\.[0-9]+){3}", self.bucket):
             raise ValueError("bucket: must not contain '..' or be an IP address")
         if self.path_template:
@@ -128,6 +139,28 @@ class LakeZoneSpec(Model):
             cel(
                 "!self.objectLock.enabled || self.versioning",
                 "objectLock: Object Lock requires versioning",
+                field_path=".objectLock.enabled",
+            ),
+            cel(
+                "!has(self.retention.noncurrentVersionExpirationDays) || self.versioning",
+                "retention.noncurrentVersionExpirationDays: noncurrent versions need versioning",
+                field_path=".retention.noncurrentVersionExpirationDays",
+            ),
+            # Transition rules (checked on update only): these decide which bucket and keys the
+            # zone owns, and Object Lock can only be chosen when a bucket is created.
+            cel(
+                "self.bucket == oldSelf.bucket",
+                "bucket is immutable: create another LakeZone for another bucket",
+                field_path=".bucket",
+            ),
+            cel(
+                "self.prefix == oldSelf.prefix",
+                "prefix is immutable: create another LakeZone for another prefix",
+                field_path=".prefix",
+            ),
+            cel(
+                "self.objectLock.enabled == oldSelf.objectLock.enabled",
+                "objectLock.enabled is immutable: Object Lock can only be set when the bucket is created",
                 field_path=".objectLock.enabled",
             ),
             cel(
@@ -153,7 +186,7 @@ class PrincipalStatus(Model):
     access: Literal["read", "write"]
     """Granted access."""
     secret_name: str | None = None
-    """Secret with its credentials (managed MinIO)."""
+    """Secret with its credentials (MinIO only)."""
 
 
 class LakeZoneStatus(Model):
@@ -164,29 +197,41 @@ class LakeZoneStatus(Model):
     conditions: ConditionList
     """Ready, Reconciling, Stalled."""
     endpoint: str | None = None
-    """S3 endpoint of the bucket."""
+    """S3 endpoint of the bucket (as workloads in the cluster reach it)."""
+    bucket: str | None = None
+    """Bucket the zone lives in."""
+    prefix: str | None = None
+    """Key prefix of the zone inside the bucket."""
+    url: str | None = None
+    """`s3://<bucket>/<prefix>`: the root of the zone."""
     bucket_exists: bool | None = None
     """The bucket exists."""
     versioning: Literal["Enabled", "Suspended", "Off"] | None = None
     """Bucket versioning as read back."""
     lifecycle_rules: Annotated[list[str], Field(max_length=64)] = Field(default_factory=list)
-    """IDs of the lifecycle rules in place."""
+    """IDs of the zone's lifecycle rules in place."""
     object_lock: str | None = None
     """Object Lock as read back, e.g. `GOVERNANCE 30d` or `Off`."""
-    policy: str | None = None
-    """Access setup: `minio-users`, `bucket-policy` or `none`."""
+    multipart_cleanup: str | None = None
+    """How incomplete multipart uploads are cleaned up: the zone's lifecycle rule, or (MinIO, which has no such rule) the server's own stale-upload expiry."""
+    policy: Literal["minio-users", "bucket-policy", "none"] | None = None
+    """Access setup: MinIO users and policies, statements in the bucket policy, or none."""
     principals: Annotated[list[PrincipalStatus], Field(max_length=128)] = Field(
         default_factory=list
     )
     """Provisioned readers and writers."""
     path_template: str | None = None
-    """Effective layout: `s3://<bucket>/<prefix><pathTemplate>`."""
+    """Effective layout: `s3://<bucket>/<prefix><pathTemplate>`; StreamJob sinks write there."""
     format: str | None = None
     """Format recorded for StreamJob sinks."""
+    compression: str | None = None
+    """Compression codec recorded for StreamJob sinks."""
+    applied_hash: str | None = None
+    """Hash of the bucket settings last applied; a difference found later is drift and is repaired with an Event."""
     object_count: int | None = None
-    """Objects under the prefix at the last usage scan."""
+    """Objects under the prefix at the last usage scan (current versions)."""
     size_bytes: int | None = None
-    """Bytes under the prefix at the last usage scan."""
+    """Bytes under the prefix at the last usage scan (current versions)."""
     last_usage_scan_time: str | None = None
     """When the usage was measured."""
     last_object_time: str | None = None
