@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from hwtest.flink import (  # noqa: F401 (fixtures)
     FlinkRest,
@@ -23,6 +27,14 @@ from hwtest.kubectl import Kubectl, condition, is_ready, wait_for
 from hwtest.operator import OperatorProcess
 
 API = "headwater.dev/v1alpha1"
+
+
+@pytest.fixture(autouse=True)
+def _delete_streamjobs(kubectl: Kubectl, namespace: str) -> Iterator[None]:
+    """Delete the test's StreamJobs while the operator still runs: their finalizer cancels
+    the Flink jobs (else a failed test leaves jobs running on the shared cluster)."""
+    yield
+    kubectl.run("delete", "streamjobs", "--all", "-n", namespace, "--timeout=90s", check=False)
 
 
 def platform(namespace: str, name: str = "p", **components: Any) -> dict[str, Any]:
@@ -467,3 +479,63 @@ def test_spark_batch_job_completes(
         for j in kubectl.items("jobs", namespace, "headwater.dev/owner-name=once")
     ]
     assert len(names) == 1 and names[0] != jobs[0]["metadata"]["name"]
+
+
+def test_failing_job_reports_root_cause_without_retry_storm(
+    kubectl: Kubectl,
+    operator: OperatorProcess,
+    namespace: str,
+    flink: dict[str, str],
+    flink_rest: FlinkRest,
+) -> None:
+    """A job that keeps failing: Ready=False JobFailing with Flink's root-cause line, and the
+    operator's resubmissions back off (10 s, 20 s, ...) instead of looping."""
+    flink_rest.wait_slots(1)
+    kubectl.apply(
+        platform(
+            namespace,
+            flink={
+                "mode": "external",
+                "external": {
+                    "restUrl": flink["HEADWATER_FLINK_URL"],
+                    "sqlGatewayUrl": flink["HEADWATER_FLINK_GATEWAY_URL"],
+                },
+            },
+        )
+    )
+    sql = [
+        "CREATE TABLE g (n BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '5')",
+        "CREATE TABLE b (n BIGINT) WITH ('connector' = 'blackhole')",
+        "INSERT INTO b SELECT 10 / (n - n) FROM g",
+    ]
+    config = {
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": "1",
+        "restart-strategy.fixed-delay.delay": "500 ms",
+    }
+    spec = {
+        "engine": "flink",
+        "flink": {
+            "sql": sql,
+            "config": config,
+            "upgradeMode": "stateless",
+            "checkpointing": {"storage": "none"},
+        },
+    }
+    kubectl.apply(streamjob(namespace, "boom", spec))
+    failing = wait_reason(kubectl, namespace, "boom", "JobFailing", timeout=90)
+    message = condition(failing, "Ready")["message"]  # type: ignore[index]
+    assert "ArithmeticException" in message, message
+    assert "ArithmeticException" in failing["status"]["failure"]
+    started = time.monotonic()
+    time.sleep(25)
+    obj = get(kubectl, namespace, "boom")
+    # First submission, then at most two recoveries within ~10 s + 20 s of back-off.
+    assert obj["status"]["submissions"] <= 3, obj["status"]
+    mine = [
+        j
+        for j in flink_rest.get("/jobs/overview")["jobs"]
+        if j["name"].startswith(f"headwater/{namespace}/boom/")
+    ]
+    assert len(mine) == obj["status"]["submissions"], (len(mine), time.monotonic() - started)
+    assert {"JobLost"} <= {e["reason"] for e in events(kubectl, namespace, "boom")}

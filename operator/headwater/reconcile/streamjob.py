@@ -58,6 +58,7 @@ log = logging.getLogger("headwater.streamjob")
 
 ClientFactory = Callable[[str, "str | None", float], fl.FlinkClient]
 POLL = 2.0  # seconds between passes while a stop or a new job is in flight
+OBSERVE_INTERVAL = 30.0  # seconds between observations of a running Flink job
 RECOVERY_BASE_DELAY = 10.0
 RECOVERY_MAX_DELAY = 300.0
 DELETE_GIVE_UP = dt.timedelta(minutes=10)
@@ -610,7 +611,9 @@ class FlinkRun:
             return self.outcome(False, Reason.PROGRESSING, f"job {job.id} is {job.state}", POLL)
         self.status.pop("failure", None)
         self.status["recoveryAttempts"] = 0
-        return self.outcome(True, Reason.READY, f"job {job.id} is RUNNING")
+        # Flink has no watch API: poll a running job this often to notice failures and
+        # external cancels (status is written only when something in it changed).
+        return self.outcome(True, Reason.READY, f"job {job.id} is RUNNING", OBSERVE_INTERVAL)
 
     async def _lost(self, job: fl.JobInfo | None, current: str) -> Outcome | None:
         """A job that stopped without us. First pass: report it; later passes: recover."""
