@@ -89,6 +89,16 @@ class Reason:
     JOB_LOST: Final = "JobLost"
     JOB_CANCELLED: Final = "JobCancelled"
     SAVEPOINT_COMPLETED: Final = "SavepointCompleted"
+    # LakeZone
+    BUCKET_CREATED: Final = "BucketCreated"
+    BUCKET_DELETED: Final = "BucketDeleted"
+    BUCKET_RETAINED: Final = "BucketRetained"
+    BUCKET_CONFLICT: Final = "BucketConflict"
+    SECRET_CONFLICT: Final = "SecretConflict"
+    OBJECT_STORE_REFUSED: Final = "ObjectStoreRefused"
+    DRIFT_REPAIRED: Final = "DriftRepaired"
+    CREDENTIALS_ISSUED: Final = "CredentialsIssued"
+    CLEANUP_INCOMPLETE: Final = "CleanupIncomplete"
 
 
 # --- alerting and metrics -------------------------------------------------------------------

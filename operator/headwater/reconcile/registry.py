@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..dataplane.s3 import ObjectStoreFactory
 from .alerting import AlertsService
 from .base import Reconciler, Settings
 from .dataplatform import DataPlatformReconciler
+from .lakezone import LakeZoneReconciler
 from .streamjob import StreamJobReconciler
 
 
 def build_reconcilers() -> list[Reconciler]:
-    return [DataPlatformReconciler(), StreamJobReconciler()]
+    return [DataPlatformReconciler(), LakeZoneReconciler(), StreamJobReconciler()]
 
 
 def build_services(settings: Settings, metrics: Any) -> dict[str, Any]:
     """Data-plane client factories shared by the reconcilers (swapped in tests)."""
-    return {"metrics": metrics, "alerts": AlertsService.from_env()}
+    return {"metrics": metrics, "s3": ObjectStoreFactory(), "alerts": AlertsService.from_env()}

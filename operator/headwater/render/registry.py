@@ -6,7 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..api.dataplatform import DataPlatformSpec
+from ..api.lakezone import LakeZoneSpec
 from .common import Obj, Owner
+from .lakezone import offline_context, render_lakezone
 from .platform import GENERATED, PlatformContext, render_platform
 from .sparkjob import render_streamjob_offline
 
@@ -20,6 +22,13 @@ def _platform(doc: dict[str, Any]) -> list[Obj]:
     return render_platform(spec, _owner(doc), ctx)
 
 
+def _lakezone(doc: dict[str, Any]) -> list[Obj]:
+    # The settings ConfigMap shows the lifecycle rules and access policies the zone applies.
+    spec = LakeZoneSpec.model_validate(doc.get("spec") or {})
+    owner = _owner(doc)
+    return render_lakezone(spec, owner, offline_context(spec, owner))
+
+
 def _owner(doc: dict[str, Any]) -> Owner:
     meta = dict(doc.get("metadata") or {})
     meta.setdefault("namespace", "default")
@@ -27,7 +36,7 @@ def _owner(doc: dict[str, Any]) -> Owner:
     return Owner.from_body({**doc, "metadata": meta})
 
 
-RENDERERS: dict[str, OfflineRenderer] = {"DataPlatform": _platform}
+RENDERERS: dict[str, OfflineRenderer] = {"DataPlatform": _platform, "LakeZone": _lakezone}
 RENDERERS["StreamJob"] = lambda doc: render_streamjob_offline(doc, _owner(doc))
 
 
