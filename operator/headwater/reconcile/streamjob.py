@@ -458,7 +458,9 @@ class FlinkRun:
             jobId=candidate,
             submissions=seq + 1,
             jobName=job.name,
-            jobState=job.state,
+            # A terminal job (e.g. failed while being submitted) goes through the lost-job
+            # path: reported first, resubmitted after the back-off.
+            jobState=job.state if job.active else "CREATED",
             jobGeneration=parsed[2] if parsed else self.owner.generation,
             jobSpecHash=self.plan.spec_hash
             if parsed and self.plan.spec_hash.startswith(parsed[3])
