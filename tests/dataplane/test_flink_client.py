@@ -72,7 +72,7 @@ def test_sql_job_savepoint_and_restore(client: FlinkClient, flink_dir: Path) -> 
         what="savepoint",
     )
     assert result.state == "COMPLETED" and result.location
-    assert client.job(first).state == "FINISHED"  # type: ignore[union-attr]
+    wait_for(lambda: client.job(first).state == "FINISHED", 30, what="FINISHED")  # type: ignore[union-attr]
     assert client.snapshots(first)[1].path == result.location  # type: ignore[union-attr]
 
     second = job_id(uid, 2)
@@ -103,7 +103,6 @@ def test_failing_job_reports_its_root_cause(client: FlinkClient) -> None:
     client.submit_sql([GEN, SINK], "INSERT INTO b SELECT 10 / (n - n) FROM g", properties)
     client.submitted.append(job)  # type: ignore[attr-defined]
     wait_for(lambda: client.job(job).state == "FAILED", 90, what="job FAILED")  # type: ignore[union-attr]
-    assert client.restarts(job) == 1
     cause = client.root_cause(job)
     assert cause is not None and "ArithmeticException" in cause, cause
 

@@ -559,6 +559,8 @@ class FlinkRun:
                     f"savepoint of job {job_of_op}: {result.location}",
                 )
             )
+            # The job reports FINISHED a moment after the savepoint completed.
+            await _wait_terminal(self.ctx, self.client, job_of_op, 15.0)
             return None
         failures = int(self.status.get("savepointFailures") or 0) + 1
         self.status["savepointFailures"] = failures
@@ -607,7 +609,7 @@ class FlinkRun:
                 False,
                 Reason.JOB_FAILING,
                 f"job {job.id} is {job.state} after {restarts} restarts: {cause or 'no exception recorded'}",
-                30,
+                POLL * 3 if job.state in ("RESTARTING", "FAILING") else OBSERVE_INTERVAL,
             )
         if job.state != "RUNNING":
             return self.outcome(False, Reason.PROGRESSING, f"job {job.id} is {job.state}", POLL)
