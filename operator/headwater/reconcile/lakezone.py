@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from ..api.dataplatform import DataPlatformSpec
 from ..api.lakezone import LakeZoneSpec
-from ..constants import LABEL_OWNER_KIND, LABEL_OWNER_NAME, Reason
+from ..constants import FINALIZER, LABEL_OWNER_KIND, LABEL_OWNER_NAME, Reason
 from ..dataplane.endpoints import resolve_url
 from ..dataplane.s3 import Connection, ObjectStore, ObjectStoreError, ObjectStoreFactory
 from ..render.common import Owner, stable_hash
@@ -69,6 +69,7 @@ OBSERVED = (
 # `app.kubernetes.io/instance: <zone>-lakezone` must fit a 63-character label value.
 MAX_NAME = 63 - len(f"-{COMPONENT}")
 RETRY_UNAVAILABLE = 10.0
+FIRST_CONTACT_REQUEUE = 0.1
 RETRY_REFUSED = 60.0
 DELETE_RETRY = 15.0
 Clock = Callable[[], dt.datetime]
@@ -303,8 +304,11 @@ class LakeZoneReconciler:
         self.clock = clock
 
     def needs_finalizer(self, body: Obj) -> bool:
-        # Buckets, MinIO users and policies live outside Kubernetes.
-        return True
+        """Buckets, MinIO users and policies live outside Kubernetes, but only a zone that
+        has found its object store can have made any: one that never did (a missing
+        platform, say) has nothing to clean and must not hold up its namespace's deletion
+        when no operator is around."""
+        return bool((body.get("status") or {}).get("endpoint"))
 
     # --- reconcile ------------------------------------------------------------------------------
 
@@ -334,6 +338,16 @@ class LakeZoneReconciler:
                 requeue_after=err.requeue_after,
             )
         status["endpoint"] = target.endpoint
+        if FINALIZER not in (body["metadata"].get("finalizers") or []):
+            # First contact: record the store (which makes needs_finalizer true) and come
+            # straight back, so the finalizer exists before anything is created on it.
+            return Outcome(
+                status=status,
+                ready=False,
+                reason=Reason.PROGRESSING,
+                message=f"object store {target.endpoint} found; adding the clean-up finalizer",
+                requeue_after=FIRST_CONTACT_REQUEUE,
+            )
         store: ObjectStore = self._factory(ctx).get(target.conn)
         try:
             return await self._sync(body, ctx, spec, owner, prev, status, store, target)
