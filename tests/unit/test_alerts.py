@@ -257,9 +257,16 @@ def test_flink_rules_follow_the_job_id() -> None:
     )
 
 
-def test_suspended_job_and_paused_platform() -> None:
-    assert "StreamJobNotRunning" not in rules_of(flink_job(state="suspended"))
+def test_resources_held_on_purpose_do_not_alert_for_it() -> None:
+    """Suspended jobs and paused/stopped connectors report Ready=False by design."""
+    suspended = rules_of(flink_job(state="suspended"))
+    assert "StreamJobNotRunning" not in suspended and "ResourceNotReady" not in suspended
     assert "ResourceNotReady" not in rules_of(platform(paused=True))
+    for state in ("paused", "stopped"):
+        rules = rules_of(connector(state=state))
+        assert not {"ResourceNotReady", "CdcConnectorLagHigh", "CdcConnectorNoEvents"} & set(rules)
+        assert "CdcConnectorFailed" in rules  # failed is failed
+    assert "ResourceNotReady" in rules_of(connector(state="running"))
 
 
 def test_spark_job_gets_no_flink_rules() -> None:
@@ -616,3 +623,132 @@ def test_jmx_agent_download_failure_does_not_block_the_pod(tmp_path: Path) -> No
     assert "starting without it" in proc.stdout
     assert not (tmp_path / "jmx_prometheus_javaagent.jar").exists()
     assert not (tmp_path / "agent.jar").exists()
+
+
+# --- the service's monitoring API handling (fakes for the API; the e2e suite runs it for real) ---
+
+
+class FakeResources:
+    def __init__(self) -> None:
+        self.kinds: set[str] = set()
+        self.calls = 0
+
+    async def served(self, api_version: str, kind: str) -> bool:
+        self.calls += 1
+        return kind in self.kinds
+
+
+class FakeCache:
+    def __init__(self, resources: FakeResources) -> None:
+        self.resources = resources
+        self.informers: set[str] = set()
+
+    async def refresh_optional(self) -> list[str]:
+        new = self.resources.kinds - self.informers
+        self.informers |= new
+        return sorted(new)
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        return kind in self.informers
+
+
+class FakeApplier:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str], str]] = []
+        self.fail: Exception | None = None
+
+    async def reconcile(self, owner: Owner, objects: list[dict[str, Any]], *, group: str) -> None:
+        self.calls.append((owner.name, [o["kind"] for o in objects], group))
+        if self.fail is not None:
+            raise self.fail
+
+
+class FakeEvents:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    async def emit(self, obj: Any, event_type: str, reason: str, message: str) -> None:
+        self.events.append((event_type, reason, message))
+
+
+def _service_ctx(*bodies: dict[str, Any]) -> tuple[Context, FakeResources, FakeApplier, list[Any]]:
+    import types
+
+    ctx = _ctx(*bodies)
+    resources = FakeResources()
+    ctx.kube = types.SimpleNamespace(resources=resources)  # type: ignore[assignment]
+    ctx.cache = FakeCache(resources)  # type: ignore[assignment]
+    applier = FakeApplier()
+    ctx.applier = applier  # type: ignore[assignment]
+    ctx.events = FakeEvents()  # type: ignore[assignment]
+    enqueued: list[Any] = []
+    ctx.enqueue = enqueued.append
+    return ctx, resources, applier, enqueued
+
+
+def test_service_applies_only_when_the_monitoring_api_is_served() -> None:
+    import asyncio
+
+    from headwater.kube.client import ApiError
+
+    plat, conn = platform(), connector(alerts={"rules": {"KafkaBrokerDown": {}}})
+    ctx, resources, applier, enqueued = _service_ctx(plat, conn)
+    service = AlertsService(refresh_seconds=3600)
+
+    async def run() -> None:
+        await service.reconcile_rules(ctx, conn)
+        assert applier.calls == []  # not served: nothing applied, nothing pruned
+        assert ctx.events.events == [  # type: ignore[attr-defined]
+            (
+                "Warning",
+                "AlertRulesIgnored",
+                "spec.alerts.rules: KafkaBrokerDown do(es) not exist for CdcConnector; ignored",
+            )
+        ]
+        await service.reconcile_rules(ctx, conn)
+        assert len(ctx.events.events) == 1  # type: ignore[attr-defined]  # reported once
+
+        resources.kinds = {"PrometheusRule", "ServiceMonitor"}
+        assert await service.check(ctx) is True
+        await service.reconcile_rules(ctx, conn)
+        await service.reconcile_rules(ctx, plat)
+        assert applier.calls == [
+            ("orders", ["PrometheusRule"], "alerts"),
+            ("shop", ["PrometheusRule", *["ServiceMonitor"] * 6], "alerts"),
+        ]
+        off = connector(alerts={"enabled": False})
+        await service.reconcile_rules(ctx, off)
+        assert applier.calls[-1] == ("orders", [], "alerts")  # prune what was there
+
+        # the API vanishes between two checks: the 404 triggers a re-check and a resync
+        resources.kinds = set()
+        applier.fail = ApiError(404, "NotFound", "404 page not found")
+        service._last_check = 0.0
+        await service.reconcile_rules(ctx, conn)
+        assert service.served == frozenset()
+        assert ("DataPlatform", NS, "shop") in enqueued and (
+            "CdcConnector",
+            NS,
+            "orders",
+        ) in enqueued
+        await service.close()
+
+    asyncio.run(run())
+
+
+def test_rule_changes_of_a_member_re_render_its_platform() -> None:
+    import asyncio
+
+    job = flink_job()
+    ctx, _, _, enqueued = _service_ctx(platform(), job)
+    service = AlertsService(refresh_seconds=3600)
+
+    async def run() -> None:
+        await service.reconcile_rules(ctx, job)
+        assert enqueued == []
+        submitted = flink_job(status={"jobId": "abc"})  # status only: the platform can't see it
+        await service.reconcile_rules(ctx, submitted)
+        assert enqueued == [("DataPlatform", NS, "shop")]
+        await service.close()
+
+    asyncio.run(run())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .catalogue import CATALOGUE, RuleDef, Target, rules_for_kind
 from .facts import KINDS, alerts_spec, target
+from .files import platform_rule_files
 from .monitors import service_monitors
 from .rules import file_name, not_applicable, prometheus_rule, rule_file, rule_groups
 
@@ -17,6 +18,7 @@ __all__ = [
     "alerts_spec",
     "file_name",
     "not_applicable",
+    "platform_rule_files",
     "prometheus_rule",
     "rule_file",
     "rule_groups",

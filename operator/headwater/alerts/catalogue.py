@@ -149,9 +149,20 @@ def _replicas(t: Target, component: str) -> int:
 # --- operator (every kind) ---------------------------------------------------------------------
 
 
+def held_on_purpose(t: Target) -> bool:
+    """Paused reconciliation, a paused or stopped connector, a suspended job: the resource
+    reports Ready=False by design, and its data naturally stops flowing."""
+    spec = t.spec
+    if spec.get("paused"):
+        return True
+    if t.kind in ("CdcConnector", "StreamJob"):
+        return bool(spec.get("state", "running") != "running")
+    return False
+
+
 def _not_ready(t: Target, _: float | None) -> str | None:
-    if t.spec.get("paused"):
-        return None  # a paused resource is left alone on purpose
+    if held_on_purpose(t):
+        return None
     return f"max(headwater_resource_ready{sel(t.resource)}) == 0"
 
 
@@ -252,7 +263,7 @@ def _connector_failed(t: Target, _: float | None) -> str:
 def _debezium(metric: str) -> Expr:
     def expr(t: Target, threshold: float | None) -> str | None:
         scope = t.component_scope("connect")
-        if scope is None:
+        if scope is None or held_on_purpose(t):
             return None
         labels = {**scope, "context": "streaming", "name": topic_prefix(t)}
         return f"max(debezium_metrics_{metric}{sel(labels)}) / 1000 > {num(threshold or 0)}"
@@ -264,7 +275,7 @@ def _debezium(metric: str) -> Expr:
 
 
 def _job_running(t: Target, _: float | None) -> str | None:
-    if t.spec.get("state", "running") != "running":
+    if held_on_purpose(t):
         return None
     return f"max(headwater_streamjob_running{sel(namespace=t.namespace, name=t.name)}) == 0"
 

@@ -27,22 +27,22 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from ..alerts import (
     KINDS,
     alerts_spec,
-    file_name,
     not_applicable,
     prometheus_rule,
-    rule_file,
     rule_groups,
     service_monitors,
     target,
 )
 from ..alerts.facts import platform_name
 from ..alerts.facts import platform_spec as parse_platform
+from ..alerts.files import platform_rule_files as files_of_platform
 from ..api.dataplatform import DataPlatformSpec
 from ..constants import APPLY_GROUP_ALERTS, MONITORING_API_VERSION, REASON_ALERT_RULES_IGNORED
 from ..kube.client import ApiError
@@ -75,6 +75,7 @@ class AlertsService:
         self.object_labels = dict(object_labels or {})
         self.served: frozenset[str] = frozenset()
         self._checked = False
+        self._last_check = 0.0
         self._lock = asyncio.Lock()
         self._watcher: asyncio.Task[None] | None = None
         self._digests: dict[Key, str] = {}
@@ -96,22 +97,9 @@ class AlertsService:
     ) -> dict[str, Obj]:
         """`{file name: rule file}` of the platform and every resource on it. Reads the
         resources through ctx.find, so a change to any of them re-renders the platform."""
-        ns, name = body["metadata"].get("namespace", ""), body["metadata"]["name"]
-        members: list[Obj] = [body]
-        for kind in KINDS:
-            if kind == "DataPlatform":
-                continue
-            members += [o for o in ctx.find(kind, ns) if platform_name(o) == name]
-        files: dict[str, Obj] = {}
-        for member in members:
-            alerts = alerts_spec(member)
-            if alerts is None:
-                continue
-            t = target(member, body)
-            groups = rule_groups(t, alerts)
-            if groups:
-                files[file_name(t)] = rule_file(groups)
-        return files
+        ns = body["metadata"].get("namespace", "")
+        members = [o for kind in KINDS if kind != "DataPlatform" for o in ctx.find(kind, ns)]
+        return files_of_platform(body, members)
 
     # --- per resource, after each reconcile (called by the controller) -----------------------
 
@@ -142,11 +130,11 @@ class AlertsService:
             await ctx.applier.reconcile(owner, objects, group=APPLY_GROUP_ALERTS)
             self._last_error.pop(key, None)
         except ApiError as err:
-            if err.not_found:
-                # The monitoring API went away between two discovery checks.
-                self.served = frozenset()
-                self._checked = False
             self._log_once(key, f"monitoring objects not applied: {err}")
+            recent = time.monotonic() - self._last_check < 1.0  # one re-check per burst
+            if err.not_found and not recent and await self.check(ctx):
+                # The monitoring API went away between two discovery checks.
+                self._enqueue_all(ctx)
 
     def _prune(self, ctx: Context) -> None:
         """Drop the bookkeeping of resources that no longer exist."""
@@ -197,6 +185,7 @@ class AlertsService:
         """Ask discovery which monitoring kinds are served now; start their informers.
         Returns True when the answer changed."""
         async with self._lock:
+            self._last_check = time.monotonic()
             found: set[str] = set()
             for kind in MONITORING_KINDS:
                 try:
@@ -231,14 +220,19 @@ class AlertsService:
             try:
                 self._prune(ctx)
                 if await self.check(ctx):
-                    for kind in KINDS:
-                        for obj in ctx.store.items(kind):
-                            meta = obj["metadata"]
-                            ctx.enqueue((kind, meta.get("namespace", ""), meta["name"]))
+                    self._enqueue_all(ctx)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("monitoring API check failed")
+
+    @staticmethod
+    def _enqueue_all(ctx: Context) -> None:
+        """Reconcile every resource again: its rules move to or from PrometheusRules."""
+        for kind in KINDS:
+            for obj in ctx.store.items(kind):
+                meta = obj["metadata"]
+                ctx.enqueue((kind, meta.get("namespace", ""), meta["name"]))
 
     async def close(self) -> None:
         if self._watcher is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..alerts import platform_rule_files
 from ..api.dataplatform import DataPlatformSpec
 from ..api.lakezone import LakeZoneSpec
 from .common import Obj, Owner
@@ -18,8 +19,19 @@ OfflineRenderer = Callable[[dict[str, Any]], list[Obj]]
 def _platform(doc: dict[str, Any]) -> list[Obj]:
     spec = DataPlatformSpec.model_validate(doc.get("spec") or {})
     # Offline there is no cluster to look Secrets up in: show where generated values go.
-    ctx = PlatformContext(new_minio_credentials=(GENERATED, GENERATED), connect_secrets={})
+    ctx = PlatformContext(
+        new_minio_credentials=(GENERATED, GENERATED),
+        connect_secrets={},
+        alert_rules=_alert_rules(doc),
+    )
     return render_platform(spec, _owner(doc), ctx)
+
+
+def _alert_rules(doc: dict[str, Any]) -> dict[str, Any]:
+    """The platform's own rule file (the operator adds those of the resources on it)."""
+    meta = dict(doc.get("metadata") or {})
+    meta.setdefault("namespace", "default")
+    return platform_rule_files({**doc, "kind": "DataPlatform", "metadata": meta})
 
 
 def _lakezone(doc: dict[str, Any]) -> list[Obj]:
