@@ -91,6 +91,15 @@ def test_medallion_zones_reach_ready_and_the_store_holds_what_they_say(
     assert s["status"]["lastObjectTime"] and s["status"]["lastUsageScanTime"]
     assert b["status"]["objectCount"] == 0
 
+    # The usage gauges the LakeZone alert rules query (docs/observability.md).
+    metrics = lake.operator.metrics()
+    assert f'headwater_lakezone_size_bytes{{name="silver",namespace="{ns}"}} 100.0' in metrics
+    assert f'headwater_lakezone_objects{{name="silver",namespace="{ns}"}} 1.0' in metrics
+    assert (
+        f'headwater_lakezone_last_object_timestamp_seconds{{name="silver",namespace="{ns}"}}'
+        in (metrics)
+    )
+
     # Read back through the S3 API.
     c = lake.minio.client()
     for name in (bronze, silver, gold):
