@@ -138,3 +138,5 @@ FLINK_METRICS_PORT: Final = 9249
 KAFKA_EXPORTER_PORT: Final = 9308
 # Event reason when `spec.alerts.rules` names a rule that does not exist for the CR's kind.
 REASON_ALERT_RULES_IGNORED: Final = "AlertRulesIgnored"
+# Event reason when a platform's rule files outgrow its rules ConfigMap.
+REASON_ALERT_RULES_TRUNCATED: Final = "AlertRulesTruncated"

@@ -752,3 +752,33 @@ def test_rule_changes_of_a_member_re_render_its_platform() -> None:
         await service.close()
 
     asyncio.run(run())
+
+
+def test_rule_files_that_outgrow_the_configmap_are_left_out_and_reported() -> None:
+    import asyncio
+
+    from headwater.alerts.files import CONFIGMAP_BUDGET, file_size, fit
+
+    plat = platform()
+    members = [connector(f"c{i:03d}") for i in range(400)]  # ~1.4 MiB of rules
+    ctx, _, _, _ = _service_ctx(plat, *members)
+    service = AlertsService(refresh_seconds=3600)
+
+    async def run() -> dict[str, Any]:
+        files = service.platform_rule_files(ctx, plat, DataPlatformSpec())
+        again = service.platform_rule_files(ctx, plat, DataPlatformSpec())
+        assert again == files
+        await asyncio.sleep(0)  # let the Event task run
+        return files
+
+    files = asyncio.run(run())
+    assert "dataplatform-shop.yaml" in files  # the platform's own rules always fit
+    assert 100 < len(files) < 401
+    assert sum(file_size(f) + len(n) for n, f in files.items()) <= CONFIGMAP_BUDGET
+    events = ctx.events.events  # type: ignore[attr-defined]
+    assert len(events) == 1, "reported once, not at every reconcile"
+    kind, reason, message = events[0]
+    assert (kind, reason) == ("Warning", "AlertRulesTruncated")
+    assert f"{401 - len(files)} rule files do not fit" in message
+    kept, dropped = fit({"b.yaml": {"groups": []}, "dataplatform-x.yaml": {"groups": []}}, 40)
+    assert list(kept) == ["dataplatform-x.yaml"] and dropped == ["b.yaml"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import yaml
+
 from .facts import alerts_spec, platform_name, target
 from .rules import file_name, rule_file, rule_groups
 
@@ -34,3 +36,32 @@ def platform_rule_files(platform: Obj, members: Iterable[Obj] = ()) -> dict[str,
         if groups:
             files[file_name(t)] = rule_file(groups)
     return files
+
+
+# A ConfigMap holds at most 1 MiB; keep the rule files well below it (metadata included).
+CONFIGMAP_BUDGET = 900 * 1024
+
+
+def file_size(rules: Mapping[str, Any]) -> int:
+    """Bytes the file takes in the ConfigMap (as render_prometheus serialises it)."""
+    return len(yaml.safe_dump(rules, sort_keys=False).encode())
+
+
+def fit(
+    files: Mapping[str, dict[str, Any]], budget: int = CONFIGMAP_BUDGET
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The files that fit into `budget` bytes, the platform's first, then by name; and the
+    names left out. A platform with hundreds of resources outgrows one ConfigMap; the
+    per-resource PrometheusRules have no such limit."""
+    order = sorted(files, key=lambda n: (not n.startswith("dataplatform-"), n))
+    kept: dict[str, dict[str, Any]] = {}
+    dropped: list[str] = []
+    used = 0
+    for name in order:
+        size = file_size(files[name]) + len(name)
+        if used + size > budget:
+            dropped.append(name)
+            continue
+        kept[name] = files[name]
+        used += size
+    return kept, dropped

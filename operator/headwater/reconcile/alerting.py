@@ -42,9 +42,15 @@ from ..alerts import (
 )
 from ..alerts.facts import platform_name
 from ..alerts.facts import platform_spec as parse_platform
+from ..alerts.files import fit
 from ..alerts.files import platform_rule_files as files_of_platform
 from ..api.dataplatform import DataPlatformSpec
-from ..constants import APPLY_GROUP_ALERTS, MONITORING_API_VERSION, REASON_ALERT_RULES_IGNORED
+from ..constants import (
+    APPLY_GROUP_ALERTS,
+    MONITORING_API_VERSION,
+    REASON_ALERT_RULES_IGNORED,
+    REASON_ALERT_RULES_TRUNCATED,
+)
 from ..kube.client import ApiError
 from ..render.common import Owner, stable_hash
 from .base import Context, Key, Obj
@@ -81,6 +87,8 @@ class AlertsService:
         self._digests: dict[Key, str] = {}
         self._reported: dict[Key, tuple[str, ...]] = {}
         self._last_error: dict[Key, str] = {}
+        self._truncated: dict[Key, tuple[str, ...]] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AlertsService:
@@ -99,7 +107,31 @@ class AlertsService:
         resources through ctx.find, so a change to any of them re-renders the platform."""
         ns = body["metadata"].get("namespace", "")
         members = [o for kind in KINDS if kind != "DataPlatform" for o in ctx.find(kind, ns)]
-        return files_of_platform(body, members)
+        files, dropped = fit(files_of_platform(body, members))
+        self._report_truncation(ctx, body, dropped)
+        return files
+
+    def _report_truncation(self, ctx: Context, body: Obj, dropped: list[str]) -> None:
+        """Say once (log + Warning Event) which files did not fit into the ConfigMap."""
+        key: Key = ("DataPlatform", body["metadata"].get("namespace", ""), body["metadata"]["name"])
+        summary = tuple(dropped)
+        if self._truncated.get(key, ()) == summary:
+            return
+        self._truncated[key] = summary
+        if not dropped:
+            return
+        message = (
+            f"{len(dropped)} rule files do not fit into the rules ConfigMap (1 MiB) and are "
+            f"left out of the managed Prometheus: {', '.join(dropped[:5])}"
+            + (", ..." if len(dropped) > 5 else "")
+            + "; their PrometheusRules (Prometheus Operator) are complete"
+        )
+        log.warning("DataPlatform %s/%s: %s", key[1], key[2], message)
+        task = asyncio.get_running_loop().create_task(
+            ctx.events.emit(body, "Warning", REASON_ALERT_RULES_TRUNCATED, message)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # --- per resource, after each reconcile (called by the controller) -----------------------
 
@@ -138,7 +170,7 @@ class AlertsService:
 
     def _prune(self, ctx: Context) -> None:
         """Drop the bookkeeping of resources that no longer exist."""
-        for table in (self._digests, self._reported, self._last_error):
+        for table in (self._digests, self._reported, self._last_error, self._truncated):
             for key in [k for k in table if ctx.store.get(*k) is None]:
                 del table[key]
 
