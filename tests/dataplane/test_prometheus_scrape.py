@@ -256,6 +256,10 @@ def test_prometheus_scrapes_the_operator_and_fires_its_rules(
     # the secret given to the platform is nowhere in what Prometheus holds
     dump = json.dumps(prometheus.api("rules")) + json.dumps(prometheus.api("alerts"))
     assert "not-a-real-secret-3141" not in dump
+    assert "not-a-real-secret-3141" not in scrape_operator.metrics()
+    assert "not-a-real-secret-3141" not in scrape_operator.logs()
+    events = kubectl.json("get", "events", "-n", ns)
+    assert "not-a-real-secret-3141" not in json.dumps(events)
 
 
 @pytest.fixture(scope="module")
