@@ -89,6 +89,18 @@ class Reason:
     JOB_LOST: Final = "JobLost"
     JOB_CANCELLED: Final = "JobCancelled"
     SAVEPOINT_COMPLETED: Final = "SavepointCompleted"
+    # CDC (DataSource preflight, CdcConnector)
+    CONNECTED: Final = "Connected"
+    DATABASE_NOT_FOUND: Final = "DatabaseNotFound"
+    PREFLIGHT_DISABLED: Final = "PreflightDisabled"
+    CONNECTOR_CONFIG_REJECTED: Final = "ConnectorConfigRejected"
+    CONNECTOR_CREATED: Final = "ConnectorCreated"
+    CONNECTOR_UPDATED: Final = "ConnectorUpdated"
+    CONNECTOR_RESTARTED: Final = "ConnectorRestarted"
+    CONNECTOR_DELETED: Final = "ConnectorDeleted"
+    SLOT_DROPPED: Final = "ReplicationSlotDropped"
+    SLOT_RETAINED: Final = "ReplicationSlotRetained"
+    CLEANUP_SKIPPED: Final = "CleanupSkipped"
     # LakeZone
     BUCKET_CREATED: Final = "BucketCreated"
     BUCKET_DELETED: Final = "BucketDeleted"
@@ -99,6 +111,12 @@ class Reason:
     DRIFT_REPAIRED: Final = "DriftRepaired"
     CREDENTIALS_ISSUED: Final = "CredentialsIssued"
     CLEANUP_INCOMPLETE: Final = "CleanupIncomplete"
+
+
+# Kafka Connect connector config key carrying the version of the credentials Secret (never
+# its content): a rotated password changes the config, and Connect restarts the connector,
+# which makes its config providers read the new value.
+CONNECT_CREDENTIALS_VERSION_KEY: Final = f"{GROUP}/auth-version"
 
 
 # --- alerting and metrics -------------------------------------------------------------------

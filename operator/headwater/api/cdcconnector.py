@@ -29,6 +29,7 @@ RESERVED_KEYS = frozenset(
     }
 )
 TOPIC = r"^[a-zA-Z0-9._-]{1,249}$"
+BACKOFF_ORDER = "autoRestart.maxBackoffSeconds must be at least initialBackoffSeconds"
 
 
 class PostgresConnectorSettings(Model):
@@ -36,6 +37,8 @@ class PostgresConnectorSettings(Model):
 
     slot_name: SqlIdentifier | None = None
     """Replication slot; derived from namespace and name when unset (one slot per connector)."""
+    publication_name: SqlIdentifier | None = None
+    """Publication to stream from; the DataSource's `postgres.publicationName` when set there, else one per connector named like the slot."""
 
 
 class MySQLConnectorSettings(Model):
@@ -60,20 +63,38 @@ class AutoRestart(Model):
     enabled: bool = True
     """Restart failed instances and tasks."""
     max_restarts: int = Field(default=10, ge=0, le=10000)
-    """Give up after this many restarts in a row (the counter resets once everything runs for `resetAfterSeconds`)."""
+    """Give up after this many restarts in a row (the counter resets once everything runs for `resetAfterSeconds`, and when the connector config changes)."""
     initial_backoff_seconds: int = Field(default=10, ge=1, le=3600)
-    """Delay before the first restart; doubles after each."""
+    """The first restart happens as soon as a failure is seen; the next waits this long after it, and the wait doubles after each further restart."""
     max_backoff_seconds: int = Field(default=600, ge=1, le=86400)
     """Upper bound of the delay."""
     reset_after_seconds: int = Field(default=600, ge=60, le=86400)
     """Running this long without failure resets the restart counter."""
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> AutoRestart:
+        if self.max_backoff_seconds < self.initial_backoff_seconds:
+            raise ValueError(BACKOFF_ORDER)
+        return self
+
+    model_config = Model.model_config | {
+        "json_schema_extra": cel_rules(
+            cel(
+                # has(): the CRD's own `default: {}` is checked before defaults fill it in.
+                "!has(self.maxBackoffSeconds) || !has(self.initialBackoffSeconds) || "
+                "self.maxBackoffSeconds >= self.initialBackoffSeconds",
+                BACKOFF_ORDER,
+                field_path=".maxBackoffSeconds",
+            )
+        )
+    }
 
 
 class DeletionPolicy(Model):
     """What happens outside Kubernetes when the CdcConnector is deleted."""
 
     replication_slot: Literal["Retain", "Drop"] = "Retain"
-    """Retain the PostgreSQL replication slot (restart without a new snapshot) or drop it (stops WAL retention)."""
+    """Retain: keep the PostgreSQL replication slot and the connector's offsets in Kafka Connect, so a CdcConnector of the same name resumes where this one stopped (no new snapshot), while the server keeps WAL for the slot. Drop: also delete the connector's offsets, drop the slot and the publication the operator named for this connector (the server frees the WAL; a new connector starts with a fresh snapshot)."""
 
 
 class CdcConnectorSpec(Model):
@@ -88,7 +109,7 @@ class CdcConnectorSpec(Model):
     )
     """Name in Kafka Connect; `<namespace>.<name>` when unset."""
     tables: Annotated[list[TableName], Field(min_length=1, max_length=512)]
-    """Tables to capture, as `schema.table` (PostgreSQL) or `database.table` (MySQL)."""
+    """Tables to capture, as `schema.table` (PostgreSQL, SQL Server, Oracle) or `database.table` (MySQL, MariaDB)."""
     topic_prefix: Annotated[str, Field(pattern=TOPIC)] | None = None
     """Prefix of the change topics (`<prefix>.<schema>.<table>`); the CR's name when unset."""
     snapshot_mode: Literal[
@@ -114,7 +135,7 @@ class CdcConnectorSpec(Model):
     mysql: MySQLConnectorSettings | None = None
     """MySQL/MariaDB settings."""
     state: Literal["running", "paused", "stopped"] = "running"
-    """Target state in Kafka Connect."""
+    """Target state in Kafka Connect: running, paused (tasks kept, no records polled) or stopped (tasks shut down; config and offsets kept)."""
     auto_restart: AutoRestart = Field(
         default_factory=AutoRestart, json_schema_extra={"default": {}}
     )
@@ -185,7 +206,7 @@ class TaskStatus(Model):
     worker_id: Annotated[str, Field(max_length=256)] | None = None
     """Worker running the task."""
     trace: Annotated[str, Field(max_length=1024)] | None = None
-    """First line of the failure trace."""
+    """First line of the failure trace, and its root cause when that differs."""
 
 
 class CdcConnectorStatus(Model):
@@ -200,7 +221,9 @@ class CdcConnectorStatus(Model):
     connect_url: str | None = None
     """Kafka Connect REST endpoint used."""
     connector_state: Annotated[str, Field(max_length=32)] | None = None
-    """Connector instance state in Kafka Connect."""
+    """Connector instance state in Kafka Connect (RUNNING, PAUSED, STOPPED, FAILED, UNASSIGNED, RESTARTING)."""
+    trace: Annotated[str, Field(max_length=1024)] | None = None
+    """First line (and root cause) of the connector instance's failure trace."""
     worker_id: Annotated[str, Field(max_length=256)] | None = None
     """Worker running the connector instance."""
     tasks: list[TaskStatus] = Field(default_factory=list, max_length=256)
@@ -216,8 +239,10 @@ class CdcConnectorStatus(Model):
     last_restart_time: str | None = None
     """When the operator last restarted something (RFC 3339)."""
     config_hash: str | None = None
-    """Hash of the config last written to Connect."""
+    """Hash of the config last written to Connect (set once the connector exists there)."""
     slot_name: str | None = None
     """PostgreSQL replication slot the connector uses."""
+    publication_name: str | None = None
+    """PostgreSQL publication the connector streams from."""
     tasks_ready: str | None = None
     """`running/total` tasks, for the printer column."""

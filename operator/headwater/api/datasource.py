@@ -26,6 +26,11 @@ DEFAULT_PORTS: dict[str, int] = {
 # Types the operator can probe. The others are rendered into Debezium configs only.
 PREFLIGHT_TYPES = frozenset({"postgres", "mysql", "mariadb"})
 
+PUBLICATION_NAME_REQUIRED = (
+    "postgres.publicationName: publicationAutocreateMode 'disabled' needs the name of an "
+    "existing publication"
+)
+
 HOSTNAME = r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$"
 TableName = Annotated[str, Field(max_length=255, pattern=r"^[A-Za-z0-9_$]+\.[A-Za-z0-9_$]+$")]
 SqlIdentifier = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z_][a-z0-9_]*$")]
@@ -35,22 +40,43 @@ class SourceTLS(Model):
     """TLS towards the database."""
 
     mode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
-    """libpq-style SSL mode (mapped to the MySQL driver's equivalents)."""
+    """libpq-style SSL mode, used by the preflight and mapped to each Debezium connector's equivalent (MySQL `database.ssl.mode`, MariaDB, SQL Server `database.encrypt`)."""
     ca_secret_ref: SecretKeyReference | None = None
-    """CA certificate (PEM) for verify-ca / verify-full."""
+    """CA certificate (PEM) for verify-ca / verify-full. The preflight uses it; PostgreSQL connectors read it as a file in the Connect workers (see docs/cdc.md), MySQL/MariaDB workers need it in their JVM trust store."""
 
 
 class PostgresSettings(Model):
     """PostgreSQL logical-decoding settings shared by this source's connectors."""
 
-    publication_name: SqlIdentifier = "dbz_publication"
-    """Publication Debezium streams from."""
+    publication_name: SqlIdentifier | None = None
+    """Publication every connector of this source streams from. Unset (recommended): each
+    CdcConnector gets its own publication, named like its replication slot, which Debezium
+    keeps in sync with that connector's tables. Set it to share one publication you manage
+    (with `publicationAutocreateMode: disabled` or `all_tables`): in `filtered` mode Debezium
+    rewrites a publication's table list to the connector's own, so two connectors with
+    different tables must not share one."""
     plugin_name: Literal["pgoutput", "decoderbufs"] = "pgoutput"
     """Logical decoding plugin (pgoutput ships with PostgreSQL 10+)."""
     publication_autocreate_mode: Literal["all_tables", "filtered", "no_tables", "disabled"] = (
         "filtered"
     )
-    """How Debezium creates the publication when missing (`disabled`: it must exist)."""
+    """How Debezium creates the publication when missing (`disabled`: it must exist and list the tables)."""
+
+    @model_validator(mode="after")
+    def _disabled_needs_name(self) -> PostgresSettings:
+        if self.publication_autocreate_mode == "disabled" and self.publication_name is None:
+            raise ValueError(PUBLICATION_NAME_REQUIRED)
+        return self
+
+    model_config = Model.model_config | {
+        "json_schema_extra": cel_rules(
+            cel(
+                "self.publicationAutocreateMode != 'disabled' || has(self.publicationName)",
+                PUBLICATION_NAME_REQUIRED,
+                field_path=".publicationName",
+            )
+        )
+    }
 
 
 class MySQLSettings(Model):
@@ -73,13 +99,13 @@ class DataSourceSpec(Model):
     """Desired state of a DataSource."""
 
     type: SourceType
-    """Database type. postgres, mysql and mariadb are probed; sqlserver and oracle are only rendered into Debezium configs."""
+    """Database type. postgres, mysql and mariadb are probed; sqlserver and oracle are only rendered into Debezium configs. mariadb uses Debezium's MariaDB connector (Debezium 3's MySQL connector no longer supports MariaDB)."""
     host: Annotated[str, Field(min_length=1, max_length=253, pattern=HOSTNAME)]
     """Host name or IP address of the database server."""
     port: int | None = Field(default=None, ge=1, le=65535)
     """Port; the type's default (5432, 3306, 1433, 1521) when unset."""
     database: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_$-]+$")]
-    """Database (PostgreSQL, SQL Server, Oracle service) holding the captured tables."""
+    """Database holding the captured tables (PostgreSQL, SQL Server, Oracle service name); for MySQL/MariaDB the database the preflight logs into (connectors capture the databases named in their tables)."""
     credentials_secret_ref: CredentialsSecretReference
     """Secret with the CDC user's name and password. Plain-text passwords are not accepted anywhere."""
     tls: SourceTLS = Field(default_factory=SourceTLS, json_schema_extra={"default": {}})
@@ -164,7 +190,8 @@ class DataSourceStatus(Model):
         ),
     ]
     """Preflight checks of the last probe."""
-    last_preflight_time: str | None = None
-    """When the last probe ran (RFC 3339)."""
+    checks_changed_time: str | None = None
+    """When the preflight result last changed (RFC 3339). Probes that find the same result
+    leave the status alone, so a healthy source costs no API writes."""
     failed_checks: int | None = None
     """Number of failed checks, for the printer column."""
