@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..alerts import platform_rule_files
 from ..api.dataplatform import DataPlatformSpec
 from ..api.lakezone import LakeZoneSpec
 from .common import Obj, Owner
+from .connector import render_offline as render_connector_offline
 from .lakezone import offline_context, render_lakezone
 from .platform import GENERATED, PlatformContext, render_platform
 from .sparkjob import render_streamjob_offline
@@ -52,6 +53,10 @@ RENDERERS: dict[str, OfflineRenderer] = {"DataPlatform": _platform, "LakeZone": 
 RENDERERS["StreamJob"] = lambda doc: render_streamjob_offline(doc, _owner(doc))
 
 
-def render_offline(doc: dict[str, Any]) -> list[Obj]:
+def render_offline(doc: dict[str, Any], context: Sequence[dict[str, Any]] = ()) -> list[Obj]:
+    """Objects `doc` produces; `context` holds the other documents rendered with it (a
+    CdcConnector's Kafka Connect config needs its DataSource and DataPlatform)."""
+    if doc.get("kind") == "CdcConnector":
+        return render_connector_offline(doc, context)
     fn = RENDERERS.get(str(doc.get("kind")))
     return fn(doc) if fn else []
