@@ -7,13 +7,21 @@ from typing import Any
 from ..dataplane.s3 import ObjectStoreFactory
 from .alerting import AlertsService
 from .base import Reconciler, Settings
+from .cdcconnector import CdcConnectorReconciler
 from .dataplatform import DataPlatformReconciler
+from .datasource import DataSourceReconciler
 from .lakezone import LakeZoneReconciler
 from .streamjob import StreamJobReconciler
 
 
 def build_reconcilers() -> list[Reconciler]:
-    return [DataPlatformReconciler(), LakeZoneReconciler(), StreamJobReconciler()]
+    return [
+        DataPlatformReconciler(),
+        LakeZoneReconciler(),
+        DataSourceReconciler(),
+        CdcConnectorReconciler(),
+        StreamJobReconciler(),
+    ]
 
 
 def build_services(settings: Settings, metrics: Any) -> dict[str, Any]:
