@@ -91,6 +91,11 @@ class Applier:
         meta = obj["metadata"]
         return obj["apiVersion"], obj["kind"], meta.get("namespace", ""), meta["name"]
 
+    def is_own_write(self, obj: Obj) -> bool:
+        """Whether `obj` is exactly the version our last apply of it produced."""
+        rv = obj.get("metadata", {}).get("resourceVersion")
+        return rv is not None and self._applied_rv.get(self._key(obj)) == rv
+
     def unchanged(self, want: Obj, live: Obj | None) -> bool:
         if live is None:
             return False

@@ -329,6 +329,8 @@ class Controller:
     def _on_cache_event(self, event: str, obj: Obj) -> None:
         if event == "SYNC":
             return  # initial listing: the CR watch enqueues everything anyway
+        if event != "DELETED" and self.ctx.applier.is_own_write(obj):
+            return  # the echo of our own apply: the reconcile that wrote it saw it already
         meta = obj.get("metadata", {})
         labels = meta.get("labels") or {}
         ns = meta.get("namespace", "")
