@@ -72,3 +72,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- $all := .Files.Get "files/rbac.yaml" | fromYaml }}
 {{- toYaml (index $all .set) }}
 {{- end }}
+
+{{/* key=value,key=value from a map (sorted), for env vars that carry labels. */}}
+{{- define "headwater.kvlist" -}}
+{{- $out := list -}}
+{{- range $k := keys . | sortAlpha -}}
+{{- $out = append $out (printf "%s=%s" $k (index $ $k)) -}}
+{{- end -}}
+{{- join "," $out -}}
+{{- end -}}
