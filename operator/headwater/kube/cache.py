@@ -70,6 +70,7 @@ class Informer:
         field_selector: str | None = None,
         listener: Listener | None = None,
         transform: Callable[[Obj], Obj] = _slim,
+        optional: bool = False,
     ):
         self.kube = kube
         self.api_version = api_version
@@ -79,6 +80,7 @@ class Informer:
         self.field_selector = field_selector
         self.listener = listener
         self.transform = transform
+        self.optional = optional
         self.objects: dict[tuple[str, str], Obj] = {}
         self.synced = asyncio.Event()
         self._rv = ""
@@ -147,6 +149,12 @@ class Informer:
                 if err.gone:
                     self._rv = ""  # too old: list again
                     continue
+                if err.not_found and self.optional:
+                    # The kind's CRD was removed: stop; ClusterCache.refresh_optional starts a
+                    # new informer if it comes back.
+                    log.info("%s is no longer served; its informer stops", self.kind)
+                    self.objects.clear()
+                    return
                 log.warning("watch %s failed: %s; retrying in %.1fs", self.kind, err, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
@@ -234,7 +242,15 @@ class ClusterCache:
         ]
         self.informers[(api_version, kind)] = informers
         for inf in informers:
-            self._tasks.append(asyncio.create_task(inf.run(), name=f"informer-{kind}"))
+            task = asyncio.create_task(inf.run(), name=f"informer-{kind}")
+            task.add_done_callback(lambda _, key=(api_version, kind): self._ended(key))
+            self._tasks.append(task)
+
+    def _ended(self, key: tuple[str, str]) -> None:
+        """An informer returned (its optional kind stopped being served): forget the kind."""
+        informers = self.informers.get(key, [])
+        if informers and all(inf.optional for inf in informers):
+            self.informers.pop(key, None)
 
     async def start(self, *, optional: bool = True) -> None:
         for api_version, kind in CHILD_KINDS:
@@ -262,7 +278,7 @@ class ClusterCache:
             except ApiError:
                 served = False
             if served:
-                self._add(api_version, kind, label_selector=MANAGED_SELECTOR)
+                self._add(api_version, kind, label_selector=MANAGED_SELECTOR, optional=True)
                 started.append(kind)
         return started
 
