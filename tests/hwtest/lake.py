@@ -17,6 +17,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -364,6 +365,28 @@ class LakeEnv:
         wait_for(lambda: self.get(namespace, name) is None, timeout, what=f"LakeZone {name} gone")
 
 
+def _has_status(env: LakeEnv, namespace: str) -> bool:
+    return condition(env.get(namespace, "probe"), "Ready") is not None
+
+
+def _wait_watching_new_namespaces(env: LakeEnv, attempts: int = 5) -> None:
+    """/readyz comes before Kopf watches namespaces, and Kopf ignores a namespace created
+    between its initial namespace listing and the start of its namespace watch (it only
+    notices it when it changes). A zone in a fresh namespace getting a status proves the
+    operator sees new namespaces; a missed probe namespace is replaced by another."""
+    for _ in range(attempts):
+        ns = env.namespace("probe")
+        env.zone(ns, "probe", tier="bronze", bucket="probe-bucket", platformRef={"name": "none"})
+        try:
+            wait_for(partial(_has_status, env, ns), 15, what="probe zone status")
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(
+        f"the LakeZone operator never watched a new namespace:\n{env.operator.tail()}"
+    )
+
+
 def _sweep(env: LakeEnv, wait: float = 60) -> None:
     """Delete the test namespaces while the operator still runs (it finalizes the zones),
     then remove MinIO access the zones may have left."""
@@ -397,6 +420,7 @@ def lake(
     )
     op.start()
     env = LakeEnv(Kubectl(kubeconfig), op, shared_minio)
+    _wait_watching_new_namespaces(env)
     yield env
     _sweep(env)
     op.stop()
