@@ -271,6 +271,7 @@ class ObjectStore:
         # MinIO refuses AbortIncompleteMultipartUpload rules (it expires stale uploads
         # itself); other stores may too. Learned on the first refusal, then not retried.
         self.abort_rules_supported: bool | None = False if conn.admin else None
+        self._stale_expiry: str | None = None
 
     # --- bucket settings ---------------------------------------------------------------------
 
@@ -388,13 +389,16 @@ class ObjectStore:
         )
 
     def _stale_upload_expiry(self) -> str | None:
+        """MinIO's server-wide stale upload expiry (read once per client: it is server
+        configuration, and status only reports it)."""
         assert self.admin is not None
-        with contextlib.suppress(Exception):
-            for item in self.admin.config_get("api").split():
-                key, _, value = item.partition("=")
-                if key == "stale_uploads_expiry":
-                    return value
-        return None
+        if self._stale_expiry is None:
+            with contextlib.suppress(Exception):
+                for item in self.admin.config_get("api").split():
+                    key, _, value = item.partition("=")
+                    if key == "stale_uploads_expiry":
+                        self._stale_expiry = value
+        return self._stale_expiry
 
     def remove_lifecycle_rules(self, bucket: str, rule_prefix: str) -> None:
         with _errors(f"bucket {bucket}"):

@@ -411,7 +411,7 @@ class LakeZoneReconciler:
             events.append(("Normal", Reason.BUCKET_CREATED, report.changes[0]))
         if target.admin:
             access_changes, issued = await self._minio_access(
-                ctx, spec, owner, store, target, zone_grants
+                ctx, spec, owner, store, target, zone_grants, revoke=not expected
             )
             status["policy"] = "minio-users" if zone_grants else "none"
             events.extend(
@@ -470,9 +470,13 @@ class LakeZoneReconciler:
         store: ObjectStore,
         target: Target,
         zone_grants: list[Grant],
+        revoke: bool,
     ) -> tuple[list[str], list[tuple[str, str]]]:
         """MinIO users and policies, and the Secrets with their keys. Returns the changes
-        made to principals that already had keys, and the (principal, Secret) newly keyed."""
+        made to principals that already had keys, and the (principal, Secret) newly keyed.
+
+        Users of principals no longer in the spec are looked for (a listing of every policy
+        on the server) only when the spec changed since the last complete pass."""
         credentials: dict[str, Credentials] = {}
         issued: list[tuple[str, str]] = []
         changes: list[str] = []
@@ -492,9 +496,10 @@ class LakeZoneReconciler:
             if not fresh:
                 changes += done
         ids = ids_of(owner)
-        await ctx.blocking(
-            store.revoke, ids.policy_prefix, [g.principal for g in zone_grants], ids.access_key
-        )
+        if revoke:
+            await ctx.blocking(
+                store.revoke, ids.policy_prefix, [g.principal for g in zone_grants], ids.access_key
+            )
         objects = render_lakezone(
             spec, owner, LakeContext(target.endpoint, target.region, credentials)
         )
