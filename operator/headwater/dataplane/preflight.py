@@ -239,8 +239,10 @@ def _pg_replication_role(conn: psycopg.Connection[Any], target: Target) -> Check
     rds = bool(
         _pg_one(
             conn,
-            "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication') "
-            "AND pg_has_role(current_user, 'rds_replication', 'MEMBER')",
+            # CASE, not AND: SQL does not promise to evaluate AND left to right, and
+            # pg_has_role fails for a role that does not exist.
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rds_replication') "
+            "THEN pg_has_role(current_user, 'rds_replication', 'MEMBER') ELSE false END",
         )
     )
     observed = (
