@@ -239,6 +239,17 @@ def test_operator_restart_loses_no_event(
     assert pipe.reasons("durable").count("ConnectorCreated") == 1
     reader.close()
 
+    # Steady state: a resync of everything (30 s for connectors) rewrites nothing.
+    def versions() -> dict[str, str]:
+        return {
+            f"{o['kind']}/{o['metadata']['name']}": o["metadata"]["resourceVersion"]
+            for o in pipe.kubectl.items("dataplatforms,datasources,cdcconnectors", pipe.namespace)
+        }
+
+    before = versions()
+    time.sleep(40)
+    assert versions() == before, "status rewritten at steady state"
+
 
 def test_deletion_removes_connector_and_follows_slot_policy(
     pipeline: Pipeline, pg: PgSandbox

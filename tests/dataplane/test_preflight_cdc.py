@@ -204,6 +204,29 @@ def test_wrong_password_is_authentication_failed_then_fixed(
     assert pg.password not in str(events) and wrong not in str(events)
 
 
+def test_tls_required_but_not_offered_is_unreachable(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str, pg: PgSandbox
+) -> None:
+    """The test server has no TLS: `require` must refuse to log in in plain text."""
+    apply_source(
+        kubectl,
+        namespace,
+        {
+            "type": "postgres",
+            "host": pg.host,
+            "port": pg.port,
+            "database": pg.database,
+            "tls": {"mode": "require"},
+        },
+        pg.role,
+        pg.password,
+    )
+    obj = wait_condition(
+        kubectl, "datasource", "src", namespace, "Reachable", "False", "Unreachable"
+    )
+    assert "SSL" in condition(obj, "Reachable")["message"]  # type: ignore[index]
+
+
 def test_unsupported_type_is_probed_for_reachability_only(
     kubectl: Kubectl, operator: OperatorProcess, namespace: str, pg: PgSandbox
 ) -> None:
