@@ -325,6 +325,19 @@ class KafkaReader:
             self._consumer.close()
 
 
+def delete_topics(bootstrap: str, topics: set[str]) -> None:
+    """Best-effort removal of a test's topics from the shared broker."""
+    from confluent_kafka.admin import AdminClient
+
+    if not topics:
+        return
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=10).topics)
+    for future in admin.delete_topics(sorted(topics & existing), operation_timeout=10).values():
+        with contextlib.suppress(Exception):
+            future.result(timeout=15)
+
+
 def ops_for(payloads: list[dict[str, Any]], key: str, value: Any) -> list[str]:
     """Operations (r, c, u, d) of change events whose row (`after`, else `before`) has key=value."""
     out = []
@@ -701,7 +714,13 @@ class Pipeline:
 
     def teardown(self) -> None:
         """Delete the CdcConnectors while the operator runs (their finalizers clean Connect),
-        then remove anything left in the shared Connect directly."""
+        then remove anything left in the shared Connect, and the topics they wrote."""
+        topics: set[str] = set()
+        for name in self.connectors:
+            obj = self.kubectl.get("cdcconnector", name, self.namespace) or {}
+            status = obj.get("status") or {}
+            topics.update(status.get("topics") or [])
+            topics.add(f"headwater.schema-history.{self.connector_name(name)}")
         for name in self.connectors:
             self.kubectl.run(
                 "delete",
@@ -715,6 +734,7 @@ class Pipeline:
             )
         for name in self.connectors:
             self.connect.delete(self.connector_name(name))
+        delete_topics(self.bootstrap, topics)
 
     def connector_name(self, name: str) -> str:
         return f"{self.namespace}.{name}"
