@@ -87,7 +87,9 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     out: list[dict[str, Any]] = []
     failed = 0
-    for source, doc in _load_docs(args.filename):
+    docs = _load_docs(args.filename)
+    context = [d for _, d in docs]
+    for source, doc in docs:
         if not str(doc.get("apiVersion", "")).startswith("headwater.dev/"):
             continue
         problems = validate_doc(doc)
@@ -98,7 +100,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             for p in problems:
                 print(f"#   - {p}", file=sys.stderr)
             continue
-        out.extend(render_offline(doc))
+        out.extend(render_offline(doc, context))
     sys.stdout.write(yaml.safe_dump_all(out, sort_keys=False, width=1000))
     return 1 if failed else 0
 

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from headwater.api.cdcconnector import CREDENTIAL_KEY, CdcConnectorSpec
 from headwater.api.datasource import DataSourceSpec
 from headwater.constants import CONNECT_CREDENTIALS_VERSION_KEY
-from headwater.reconcile.dataplatform import connect_secret_key
 from headwater.render import connector as r
 
 UID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
@@ -83,12 +82,6 @@ def test_postgres_config() -> None:
         "key.converter.schemas.enable": "true",
         "value.converter.schemas.enable": "true",
     }
-
-
-def test_managed_secret_keys_match_what_the_platform_copies() -> None:
-    """The platform reconciler writes the files the managed references read."""
-    for field in ("username", "password"):
-        assert r.managed_secret_key("orders-db", field) == connect_secret_key("orders-db", field)
 
 
 @pytest.mark.parametrize(

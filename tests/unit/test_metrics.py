@@ -185,7 +185,13 @@ class FakeKube:
         self, api_version: str, kind: str, ns: str | None, name: str, body: Any, **_: Any
     ):
         self.patches.append(body)
-        return {"kind": kind, "metadata": {"name": name, "namespace": ns}, **body}
+        # Like the API server: every write answers with a newer resourceVersion.
+        rv = str(100 + len(self.patches))
+        return {
+            "kind": kind,
+            "metadata": {"name": name, "namespace": ns, "resourceVersion": rv},
+            **body,
+        }
 
     async def create(self, obj: dict[str, Any]) -> dict[str, Any]:
         return obj

@@ -69,11 +69,16 @@ def _cases() -> dict[str, list[dict[str, Any]]]:
 
 
 CASES = _cases()
+EXAMPLE_DOCS = [d for name, docs in CASES.items() if name.startswith("example-") for d in docs]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_render_matches_golden(name: str) -> None:
-    objects = [o for doc in CASES[name] for o in render_offline(doc)]
+    docs = CASES[name]
+    # Examples render with the whole example pipeline as context (like `headwater render -f
+    # manifests/examples/...`): a CdcConnector's config needs its DataSource and platform.
+    context = EXAMPLE_DOCS if name.startswith("example-") else docs
+    objects = [o for doc in docs for o in render_offline(doc, context)]
     text = yaml.safe_dump_all(objects, sort_keys=True, width=120) if objects else "# no objects\n"
     path = GOLDEN / f"{name}.yaml"
     if UPDATE or not path.exists():

@@ -127,6 +127,11 @@ class Store:
         return self._objs.get((kind, namespace, name))
 
     def put(self, key: Key, body: Obj) -> None:
+        """Keep the newest body: a watch event can arrive after the response of our own
+        write (status patch, finalizer) and must not roll the store back."""
+        old = self._objs.get(key)
+        if old is not None and _rv(old) > _rv(body) and _uid(old) == _uid(body):
+            return
         self._objs[key] = body
 
     def pop(self, key: Key) -> Obj | None:
@@ -187,6 +192,17 @@ class Context:
         """Run a blocking data-plane call off the event loop, in the bounded pool."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: fn(*args))
+
+
+def _rv(body: Mapping[str, Any]) -> int:
+    try:
+        return int(body.get("metadata", {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _uid(body: Mapping[str, Any]) -> str:
+    return str(body.get("metadata", {}).get("uid") or "")
 
 
 def key_of(body: Mapping[str, Any]) -> Key:

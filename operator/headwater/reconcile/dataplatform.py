@@ -9,8 +9,10 @@ from typing import Any
 from ..api.dataplatform import DataPlatformSpec
 from ..constants import Reason
 from ..dataplane import probe
+from ..dataplane.endpoints import resolve_hostport, resolve_url
 from ..kube.apply import workload_ready
 from ..render.common import Owner
+from ..render.connector import managed_secret_key
 from ..render.platform import Names, PlatformContext, endpoints, render_platform
 from .base import Context, InvalidSpec, Obj, Outcome
 
@@ -22,12 +24,6 @@ def decode(secret: Obj | None, key: str) -> str | None:
         return None
     value = (secret.get("data") or {}).get(key)
     return base64.b64decode(value).decode() if value is not None else None
-
-
-def connect_secret_key(datasource: str, field: str) -> str:
-    """Key of a DataSource credential inside the platform's Connect secrets (and file name
-    under the mount, which DirectoryConfigProvider reads)."""
-    return f"{datasource}.{field}"
 
 
 def gather_connect_secrets(ctx: Context, owner: Owner) -> dict[str, str]:
@@ -46,8 +42,13 @@ def gather_connect_secrets(ctx: Context, owner: Owner) -> dict[str, str]:
         user = decode(secret, ref.get("usernameKey", "username"))
         password = decode(secret, ref.get("passwordKey", "password"))
         if user is not None and password is not None:
-            out[connect_secret_key(source_name, "username")] = user
-            out[connect_secret_key(source_name, "password")] = password
+            out[managed_secret_key(source_name, "username")] = user
+            out[managed_secret_key(source_name, "password")] = password
+        ca_ref = ((source.get("spec") or {}).get("tls") or {}).get("caSecretRef")
+        if ca_ref:
+            ca = decode(ctx.secret(owner.namespace, ca_ref.get("name", "")), ca_ref.get("key", ""))
+            if ca is not None:
+                out[managed_secret_key(source_name, "ca.crt")] = ca
     return out
 
 
@@ -211,23 +212,33 @@ class DataPlatformReconciler:
         self, name: str, spec: DataPlatformSpec, ctx: Context, eps: dict[str, str]
     ) -> str | None:
         timeout = ctx.settings.dataplane_timeout / 3
+        overrides = ctx.settings.endpoint_overrides
+
+        def url(value: str) -> str:
+            return resolve_url(value, overrides)
+
         if name == "kafka" and spec.kafka.external:
-            return await ctx.blocking(
-                probe.tcp, list(spec.kafka.external.bootstrap_servers), timeout
-            )
+            servers = [
+                resolve_hostport(s, overrides) for s in spec.kafka.external.bootstrap_servers
+            ]
+            return await ctx.blocking(probe.tcp, servers, timeout)
         if name == "connect" and spec.connect.external:
-            return await ctx.blocking(probe.http, spec.connect.external.url, "/", timeout)
+            return await ctx.blocking(probe.http, url(spec.connect.external.url), "/", timeout)
         if name == "flink" and spec.flink.external:
-            return await ctx.blocking(probe.http, spec.flink.external.rest_url, "/config", timeout)
+            return await ctx.blocking(
+                probe.http, url(spec.flink.external.rest_url), "/config", timeout
+            )
         if name == "objectStore" and spec.object_store.external:
             ext = spec.object_store.external
             return await ctx.blocking(
                 probe.http,
-                ext.endpoint,
+                url(ext.endpoint),
                 "/minio/health/live" if ext.kind == "minio" else "/",
                 timeout,
                 not ext.tls.insecure_skip_verify,
             )
         if name == "monitoring" and spec.monitoring.external:
-            return await ctx.blocking(probe.http, spec.monitoring.external.url, "/-/ready", timeout)
+            return await ctx.blocking(
+                probe.http, url(spec.monitoring.external.url), "/-/ready", timeout
+            )
         return None  # spark external: nothing to probe without submitting

@@ -152,7 +152,7 @@ def topic_prefix(name: str, spec: CdcConnectorSpec) -> str:
 
 def managed_secret_key(datasource: str, field: str) -> str:
     """File name of a DataSource credential in the managed Connect secrets volume; the
-    DataPlatform reconciler writes the same keys (`connect_secret_key`)."""
+    DataPlatform reconciler copies the credentials under these keys."""
     return f"{datasource}.{field}"
 
 
