@@ -387,24 +387,24 @@ def _wait_watching_new_namespaces(env: LakeEnv, attempts: int = 5) -> None:
     )
 
 
-def _sweep(env: LakeEnv, wait: float = 60) -> None:
-    """Delete the test namespaces while the operator still runs (it finalizes the zones),
-    then remove MinIO access the zones may have left."""
-    for ns in env.namespaces:
+def _sweep(env: LakeEnv, namespaces: list[str], wait: float = 60) -> None:
+    """Delete namespaces while the operator still runs (it finalizes the zones), then
+    remove MinIO access their zones may have left."""
+    for ns in namespaces:
         env.kubectl.run("delete", "namespace", ns, "--wait=false", check=False)
     deadline = time.monotonic() + wait
-    while env.namespaces and time.monotonic() < deadline:
-        left = [ns for ns in env.namespaces if env.kubectl.get("namespace", ns) is not None]
-        if not left:
-            break
-        time.sleep(1)
-    for ns in env.namespaces:
+    left = list(namespaces)
+    while left and time.monotonic() < deadline:
+        left = [ns for ns in left if env.kubectl.get("namespace", ns) is not None]
+        if left:
+            time.sleep(1)
+    for ns in namespaces:
         with contextlib.suppress(Exception):
             env.minio.remove_access(f"headwater:{ns}:")
 
 
 @pytest.fixture(scope="module")
-def lake(
+def lake_operator(
     kubeconfig: str,
     crds: None,
     shared_minio: MinioServer,
@@ -422,9 +422,19 @@ def lake(
     env = LakeEnv(Kubectl(kubeconfig), op, shared_minio)
     _wait_watching_new_namespaces(env)
     yield env
-    _sweep(env)
+    _sweep(env, env.namespaces)
     op.stop()
     print(f"lake operator logs: {op.log_dir}")
+
+
+@pytest.fixture
+def lake(lake_operator: LakeEnv, buckets: list[str]) -> Iterator[LakeEnv]:
+    """The module's LakeZone operator for one test. Afterwards the test's namespaces are
+    deleted while the operator runs (it finalizes their zones) and only then are the test's
+    buckets removed (`buckets` is torn down after this), so no zone re-creates one."""
+    before = len(lake_operator.namespaces)
+    yield lake_operator
+    _sweep(lake_operator, lake_operator.namespaces[before:])
 
 
 __all__ = [
@@ -434,6 +444,7 @@ __all__ = [
     "buckets",
     "dedicated_minio",
     "lake",
+    "lake_operator",
     "secret_data",
     "shared_minio",
     "unique_bucket",
