@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import functools
 import logging
 import random
 from collections.abc import Callable, Iterable
@@ -243,10 +244,10 @@ class ClusterCache:
         self.informers[(api_version, kind)] = informers
         for inf in informers:
             task = asyncio.create_task(inf.run(), name=f"informer-{kind}")
-            task.add_done_callback(lambda _, key=(api_version, kind): self._ended(key))
+            task.add_done_callback(functools.partial(self._ended, (api_version, kind)))
             self._tasks.append(task)
 
-    def _ended(self, key: tuple[str, str]) -> None:
+    def _ended(self, key: tuple[str, str], _: object = None) -> None:
         """An informer returned (its optional kind stopped being served): forget the kind."""
         informers = self.informers.get(key, [])
         if informers and all(inf.optional for inf in informers):

@@ -319,7 +319,7 @@ class CdcConnectorReconciler:
         try:
             return await self._sync(body, spec, ctx, res, config)
         except ConnectUnavailable as err:
-            _count_error(ctx)
+            _count_error(ctx, body)
             log.info(
                 "CdcConnector %s/%s: Kafka Connect unavailable: %s",
                 body["metadata"].get("namespace"),
@@ -334,7 +334,7 @@ class CdcConnectorReconciler:
                 requeue_after=UNAVAILABLE_RETRY_SECONDS,
             )
         except ConnectError as err:
-            _count_error(ctx)
+            _count_error(ctx, body)
             return Outcome(
                 status={**_kept(old), **_names(res, spec)},
                 ready=False,
@@ -819,7 +819,8 @@ def _first_trace(state: ConnectorState) -> str | None:
     return next((f"task {t.id}: {t.trace}" for t in state.tasks if t.trace), None)
 
 
-def _count_error(ctx: Context) -> None:
+def _count_error(ctx: Context, body: Obj) -> None:
+    """A failed Kafka Connect call, counted per system and for this connector's alert rule."""
     metrics = ctx.services.get("metrics")
     if metrics is not None:
-        metrics.dataplane_errors.labels("connect").inc()
+        metrics.dataplane_error("connect", body)

@@ -121,7 +121,7 @@ class DataSourceReconciler:
             )
 
         result = await ctx.blocking(preflight.run, target(ctx, spec, creds, read_ca(ctx, ns, spec)))
-        self._record_metrics(ctx, ns, name, spec, result)
+        self._record_metrics(ctx, body, spec, result)
         if result.server_version:
             status["serverVersion"] = result.server_version[:256]
         if not result.reachable:
@@ -204,12 +204,14 @@ class DataSourceReconciler:
 
     @staticmethod
     def _record_metrics(
-        ctx: Context, ns: str, name: str, spec: DataSourceSpec, result: preflight.Result
+        ctx: Context, body: Obj, spec: DataSourceSpec, result: preflight.Result
     ) -> None:
         metrics = ctx.services.get("metrics")
         if metrics is None:
             return
-        metrics.preflight_failures.labels(ns, name).set(len(result.failed))
+        meta = body["metadata"]
+        metrics.preflight_failures.labels(meta.get("namespace", ""), meta["name"]).set(
+            len(result.failed)
+        )
         if not result.reachable:
-            system = "postgres" if spec.type == "postgres" else "mysql"
-            metrics.dataplane_errors.labels(system).inc()
+            metrics.dataplane_error("postgres" if spec.type == "postgres" else "mysql", body)
