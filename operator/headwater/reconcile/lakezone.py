@@ -352,7 +352,7 @@ class LakeZoneReconciler:
         try:
             return await self._sync(body, ctx, spec, owner, prev, status, store, target)
         except ObjectStoreError as err:
-            self._count_error(ctx)
+            self._count_error(ctx, body)
             raise _translate(err, target) from None
 
     @staticmethod
@@ -363,10 +363,11 @@ class LakeZoneReconciler:
         return factory
 
     @staticmethod
-    def _count_error(ctx: Context) -> None:
+    def _count_error(ctx: Context, body: Obj) -> None:
+        """A failed object-store call, per system and for this zone's alert rule."""
         metrics = ctx.services.get("metrics")
         if metrics is not None:
-            metrics.dataplane_errors.labels("s3").inc()
+            metrics.dataplane_error("s3", body)
 
     @staticmethod
     def _check_secret_names(ctx: Context, owner: Owner, spec: LakeZoneSpec) -> None:
@@ -573,7 +574,7 @@ class LakeZoneReconciler:
                 )
             return await self._delete_data(ctx, body, spec, owner, store, elapsed)
         except ObjectStoreError as err:
-            self._count_error(ctx)
+            self._count_error(ctx, body)
             if spec.deletion_policy == "Retain" or elapsed >= spec.deletion_timeout_seconds:
                 return _done(
                     "Warning",

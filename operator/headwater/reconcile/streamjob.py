@@ -357,11 +357,7 @@ def _count_error(ctx: Context, body: Obj) -> None:
     metrics = ctx.services.get("metrics")
     if metrics is None:
         return
-    per_resource = getattr(metrics, "dataplane_error", None)
-    if per_resource is not None:  # also counts the error for this StreamJob's alert rule
-        per_resource("flink", body)
-    else:
-        metrics.dataplane_errors.labels("flink").inc()
+    metrics.dataplane_error("flink", body)  # also counted for this StreamJob's alert rule
 
 
 async def _wait_terminal(
