@@ -212,8 +212,12 @@ def operator(
         print(f"operator runs as {sa.user}")
     op = OperatorProcess(op_kubeconfig, log_dir, namespaces=[f"{SESSION_PREFIX}-*"])
     op.start()
+    _wait_until_watching(Kubectl(kubeconfig))
     yield op
     op.stop()
+    Kubectl(kubeconfig).run(
+        "delete", "namespace", f"{SESSION_PREFIX}-probe", "--wait=false", check=False
+    )
     print(f"operator logs: {op.log_dir}")
     if AS_SERVICEACCOUNT:
         # RBAC denials read `User "system:serviceaccount:..." cannot <verb> resource ...`
@@ -224,6 +228,31 @@ def operator(
             if ("Forbidden" in line and " cannot " in line) or "Not enough permissions" in line
         ]
         assert not denied, "the chart's RBAC denied the operator:\n" + "\n".join(denied[:20])
+
+
+def _wait_until_watching(kubectl: Kubectl) -> None:
+    """/readyz means caches are synced; Kopf discovers matching namespaces a moment later.
+    A CR in a fresh namespace that gets a status proves the operator sees new namespaces."""
+    ns = f"{SESSION_PREFIX}-probe"
+    kubectl.run("create", "namespace", ns, check=False)
+    off = {"mode": "disabled"}
+    kubectl.apply(
+        {
+            "apiVersion": "headwater.dev/v1alpha1",
+            "kind": "DataPlatform",
+            "metadata": {"name": "probe", "namespace": ns},
+            "spec": {
+                c: off for c in ("kafka", "connect", "flink", "spark", "objectStore", "monitoring")
+            },
+        }
+    )
+    wait_for(
+        lambda: (
+            (kubectl.get("dataplatform", "probe", ns) or {}).get("status", {}).get("conditions")
+        ),
+        90,
+        what="the operator to reconcile a CR in a new namespace",
+    )
 
 
 @pytest.fixture
