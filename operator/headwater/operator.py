@@ -131,6 +131,9 @@ def run(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # Kopf logs every event handler call ("Handler 'observe-...' succeeded") at INFO; our
+    # handlers only enqueue, so those lines say nothing. Kopf's warnings and errors stay.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if namespaces:
         os.environ["HEADWATER_NAMESPACES"] = ",".join(namespaces)
     asyncio.run(

@@ -171,3 +171,63 @@ def test_endpoint_overrides() -> None:
     assert resolve_url("http://a.ns.svc:8083/connectors", o) == "http://127.0.0.1:58083/connectors"
     assert resolve_url("http://other:8083", o) == "http://other:8083"
     assert resolve_hostport("m.ns.svc:9000", o) == "127.0.0.1:59000"
+
+
+def test_dependents_are_enqueued_when_our_own_status_write_makes_a_cr_ready() -> None:
+    """A reconcile that reads another CR depends on it; when the controller's own status
+    write turns that CR Ready, the reader is enqueued at once (not at its next retry)."""
+    from headwater.reconcile.base import Controller, Outcome, Settings
+
+    class Kube:
+        async def patch(
+            self, api_version: str, kind: str, ns: str, name: str, body: Any, **_: Any
+        ) -> Any:
+            return {
+                "kind": kind,
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "generation": 1,
+                    "resourceVersion": "9",
+                },
+                **body,
+            }
+
+        async def create(self, obj: Any) -> Any:
+            return obj
+
+    class Platform:
+        kind, resync_seconds = "DataPlatform", 300.0
+
+        def needs_finalizer(self, body: Any) -> bool:
+            return False
+
+        async def reconcile(self, body: Any, ctx: Any) -> Outcome:
+            return Outcome(status={}, ready=True, reason="Ready")
+
+    class Zone(Platform):
+        kind = "LakeZone"
+
+        async def reconcile(self, body: Any, ctx: Any) -> Outcome:
+            ctx.get("DataPlatform", "ns", "p")
+            return Outcome(status={}, ready=False, reason="ReferenceNotReady", requeue_after=30)
+
+    def body(kind: str, name: str) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "metadata": {"name": name, "namespace": "ns", "generation": 1, "resourceVersion": "1"},
+        }
+
+    async def scenario() -> None:
+        ctl = Controller(Kube(), [Platform(), Zone()], Settings(workers=1))  # type: ignore[arg-type]
+        ctl.observe(body("DataPlatform", "p"))
+        ctl.observe(body("LakeZone", "z"))
+        await ctl.process(("LakeZone", "ns", "z"))
+        ctl.queue.forget(("LakeZone", "ns", "z"))
+        ctl.queue.forget(("DataPlatform", "ns", "p"))
+        assert len(ctl.queue) == 0
+        await ctl.process(("DataPlatform", "ns", "p"))
+        assert await asyncio.wait_for(ctl.queue.get(), 1) == ("LakeZone", "ns", "z")
+        ctl.executor.shutdown()
+
+    asyncio.run(scenario())

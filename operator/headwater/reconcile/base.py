@@ -534,9 +534,12 @@ class Controller:
             {"status": patch},
             subresource="status",
         )
-        # Keep the store ahead of the watch so the next reconcile sees its own status.
+        # Keep the store ahead of the watch so the next reconcile sees its own status. The
+        # watch event of this write will then look unchanged, so tell dependents now.
         if self.store.get(*key) is body:
             self.store.put(key, updated)
+            if _visible(body) != _visible(updated):
+                self._enqueue_dependents(key)
 
     async def _emit_transitions(self, body: Obj, old: Obj, new: Obj, outcome: Outcome) -> None:
         before = conditions.get(old.get("conditions"), COND_READY)
