@@ -23,11 +23,11 @@ import pytest
 import yaml
 
 import headwater
-from conftest import SESSION_PREFIX
 from hwtest import ROOT, require
 from hwtest import services as svc
 from hwtest.kubectl import Kubectl, condition, is_ready, wait_for
 from hwtest.operator import OperatorProcess
+from hwtest.session import SESSION_PREFIX
 
 CHART = ROOT / "charts" / "headwater"
 DOCS = ROOT / "docs" / "gitops.md"

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from conftest import SESSION_PREFIX, ChartServiceAccount
 from hwtest.kubectl import Kubectl, condition, is_ready, wait_for
 from hwtest.operator import OperatorProcess
+from hwtest.session import SESSION_PREFIX, ChartServiceAccount
 
 
 def can_i(kubectl: Kubectl, user: str, verb: str, resource: str, *args: str) -> bool:
