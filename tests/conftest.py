@@ -17,6 +17,7 @@ from hwtest.kubectl import Kubectl, wait_for
 from hwtest.operator import OperatorProcess
 from hwtest.session import SESSION_PREFIX, ChartServiceAccount
 
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = str(item.fspath)
