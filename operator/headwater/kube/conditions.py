@@ -18,8 +18,27 @@ from ..constants import COND_READY, COND_RECONCILING, COND_STALLED, Reason
 Obj = dict[str, Any]
 
 
+RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime(RFC3339)
+
+
+def rfc3339(when: dt.datetime) -> str:
+    """A timestamp as status and Kubernetes write it (UTC, seconds)."""
+    return when.astimezone(dt.UTC).strftime(RFC3339)
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    """An RFC 3339 timestamp from status or metadata; None when absent or malformed."""
+    if not text:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ and is re-run on a timer (the resync) or when anything it depends on changes.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import contextvars
 import copy
@@ -54,6 +55,17 @@ class InvalidSpec(Exception):
         self.reason = reason
 
 
+class NotReady(Exception):
+    """Something the resource reads is not usable yet (a reference without status, a missing
+    endpoint): reported as Ready=False with `reason`. With no `requeue_after` the resource
+    waits for that reference to change (dependency tracking re-enqueues it)."""
+
+    def __init__(self, reason: str, message: str, requeue_after: float | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.requeue_after = requeue_after
+
+
 class Retry(Exception):
     """A temporary condition: report it and try again after `delay` seconds."""
 
@@ -61,6 +73,12 @@ class Retry(Exception):
         super().__init__(message)
         self.reason = reason
         self.delay = delay
+
+
+def secret_value(secret: Mapping[str, Any] | None, key: str) -> str | None:
+    """One decoded value of a Secret (as the cache holds it), or None."""
+    value = ((secret or {}).get("data") or {}).get(key)
+    return base64.b64decode(value).decode() if value is not None else None
 
 
 def validation_message(err: ValidationError) -> str:

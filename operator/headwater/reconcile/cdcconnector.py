@@ -33,12 +33,11 @@ from ..dataplane.connect import (
 )
 from ..dataplane.endpoints import resolve_url
 from ..kube import conditions
-from ..kube.conditions import now
+from ..kube.conditions import now, parse_time
 from ..render import connector as render
 from ..render.common import stable_hash
 from ..render.platform import Names
-from .base import Context, InvalidSpec, Obj, Outcome, Retry
-from .dataplatform import decode
+from .base import Context, InvalidSpec, NotReady, Obj, Outcome, Retry, secret_value
 from .datasource import read_credentials, target
 
 log = logging.getLogger("headwater.cdcconnector")
@@ -54,15 +53,6 @@ INITIAL_STATES: dict[str, InitialState] = {
 }
 
 
-class NotReady(Exception):
-    """A reference isn't usable yet; a change to it re-runs the reconcile."""
-
-    def __init__(self, reason: str, message: str, requeue_after: float | None = None):
-        super().__init__(message)
-        self.reason = reason
-        self.requeue_after = requeue_after
-
-
 @dataclass(frozen=True)
 class Resolved:
     """Everything one pass needs, looked up through ctx (so it is all tracked)."""
@@ -73,15 +63,6 @@ class Resolved:
     connect_url: str  # as published by the platform (what users see)
     client: ConnectClient
     facts: render.ConnectorFacts
-
-
-def _parse_time(value: str | None) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    except ValueError:
-        return None
 
 
 def _utcnow() -> dt.datetime:
@@ -158,7 +139,9 @@ def _check_managed_copy(
     origin = ctx.secret(ns, sspec.credentials_secret_ref.name)
     ref = sspec.credentials_secret_ref
     for field, key in (("username", ref.username_key), ("password", ref.password_key)):
-        if decode(copy, render.managed_secret_key(source, field)) != decode(origin, key):
+        if secret_value(copy, render.managed_secret_key(source, field)) != secret_value(
+            origin, key
+        ):
             raise NotReady(
                 Reason.REFERENCE_NOT_READY,
                 f"waiting for DataPlatform {platform!r} to copy the credentials of DataSource "
@@ -175,7 +158,10 @@ def _client(ctx: Context, ns: str, pspec: DataPlatformSpec, url: str) -> Connect
         if ext.credentials_secret_ref is not None:
             ref = ext.credentials_secret_ref
             secret = ctx.secret(ns, ref.name)
-            user, password = decode(secret, ref.username_key), decode(secret, ref.password_key)
+            user, password = (
+                secret_value(secret, ref.username_key),
+                secret_value(secret, ref.password_key),
+            )
             if user is None or password is None:
                 raise NotReady(
                     Reason.SECRET_NOT_FOUND,
@@ -185,7 +171,9 @@ def _client(ctx: Context, ns: str, pspec: DataPlatformSpec, url: str) -> Connect
         if ext.tls.insecure_skip_verify:
             verify = False
         elif ext.tls.ca_secret_ref is not None:
-            pem = decode(ctx.secret(ns, ext.tls.ca_secret_ref.name), ext.tls.ca_secret_ref.key)
+            pem = secret_value(
+                ctx.secret(ns, ext.tls.ca_secret_ref.name), ext.tls.ca_secret_ref.key
+            )
             if pem is None:
                 raise NotReady(
                     Reason.SECRET_NOT_FOUND,
@@ -282,7 +270,7 @@ class Restarts:
 
     def due_in(self, spec: CdcConnectorSpec) -> float:
         """Seconds until the next restart may happen (0: now). The first is immediate."""
-        last = _parse_time(self.last)
+        last = parse_time(self.last)
         if self.in_a_row == 0 or last is None:
             return 0.0
         ar = spec.auto_restart
@@ -402,7 +390,7 @@ class CdcConnectorReconciler:
                 ctx, body, spec, client, name, state, restarts, events
             )
         elif state is not None and state.running and restarts.in_a_row:
-            last = _parse_time(restarts.last)
+            last = parse_time(restarts.last)
             if (
                 last is None
                 or (_utcnow() - last).total_seconds() >= spec.auto_restart.reset_after_seconds

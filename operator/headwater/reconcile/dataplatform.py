@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import secrets
 from typing import Any
 
@@ -14,16 +13,9 @@ from ..kube.apply import workload_ready
 from ..render.common import Owner
 from ..render.connector import managed_secret_key
 from ..render.platform import Names, PlatformContext, endpoints, render_platform
-from .base import Context, InvalidSpec, Obj, Outcome
+from .base import Context, InvalidSpec, Obj, Outcome, secret_value
 
 COMPONENT_ORDER = ("kafka", "connect", "flink", "spark", "objectStore", "monitoring")
-
-
-def decode(secret: Obj | None, key: str) -> str | None:
-    if secret is None:
-        return None
-    value = (secret.get("data") or {}).get(key)
-    return base64.b64decode(value).decode() if value is not None else None
 
 
 def gather_connect_secrets(ctx: Context, owner: Owner) -> dict[str, str]:
@@ -39,14 +31,16 @@ def gather_connect_secrets(ctx: Context, owner: Owner) -> dict[str, str]:
             continue
         ref = (source.get("spec") or {}).get("credentialsSecretRef") or {}
         secret = ctx.secret(owner.namespace, ref.get("name", ""))
-        user = decode(secret, ref.get("usernameKey", "username"))
-        password = decode(secret, ref.get("passwordKey", "password"))
+        user = secret_value(secret, ref.get("usernameKey", "username"))
+        password = secret_value(secret, ref.get("passwordKey", "password"))
         if user is not None and password is not None:
             out[managed_secret_key(source_name, "username")] = user
             out[managed_secret_key(source_name, "password")] = password
         ca_ref = ((source.get("spec") or {}).get("tls") or {}).get("caSecretRef")
         if ca_ref:
-            ca = decode(ctx.secret(owner.namespace, ca_ref.get("name", "")), ca_ref.get("key", ""))
+            ca = secret_value(
+                ctx.secret(owner.namespace, ca_ref.get("name", "")), ca_ref.get("key", "")
+            )
             if ca is not None:
                 out[managed_secret_key(source_name, "ca.crt")] = ca
     return out

@@ -16,8 +16,7 @@ from ..constants import COND_CDC_READY, COND_REACHABLE, Reason
 from ..dataplane import preflight
 from ..dataplane.endpoints import resolve_hostport
 from ..kube.conditions import Cond, now
-from .base import Context, Obj, Outcome
-from .dataplatform import decode
+from .base import Context, Obj, Outcome, secret_value
 
 log = logging.getLogger("headwater.datasource")
 
@@ -42,8 +41,8 @@ def read_credentials(ctx: Context, namespace: str, spec: DataSourceSpec) -> Cred
     secret = ctx.secret(namespace, ref.name)
     if secret is None:
         return f"Secret {ref.name!r} not found"
-    user = decode(secret, ref.username_key)
-    password = decode(secret, ref.password_key)
+    user = secret_value(secret, ref.username_key)
+    password = secret_value(secret, ref.password_key)
     missing = [k for k, v in ((ref.username_key, user), (ref.password_key, password)) if v is None]
     if missing:
         return f"Secret {ref.name!r} has no key {missing[0]!r}"
@@ -55,7 +54,7 @@ def read_ca(ctx: Context, namespace: str, spec: DataSourceSpec) -> str | None:
     ref = spec.tls.ca_secret_ref
     if ref is None:
         return None
-    return decode(ctx.secret(namespace, ref.name), ref.key)
+    return secret_value(ctx.secret(namespace, ref.name), ref.key)
 
 
 def target(

@@ -13,7 +13,6 @@ after `deletionTimeoutSeconds` with a Warning Event instead of holding the CR fo
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import logging
@@ -30,6 +29,7 @@ from ..api.lakezone import LakeZoneSpec
 from ..constants import FINALIZER, LABEL_OWNER_KIND, LABEL_OWNER_NAME, Reason
 from ..dataplane.endpoints import resolve_url
 from ..dataplane.s3 import Connection, ObjectStore, ObjectStoreError, ObjectStoreFactory
+from ..kube.conditions import parse_time
 from ..render.common import Owner, stable_hash
 from ..render.lakezone import (
     COMPONENT,
@@ -44,7 +44,7 @@ from ..render.lakezone import (
     layout,
     render_lakezone,
 )
-from .base import Context, InvalidSpec, Obj, Outcome, Retry
+from .base import Context, InvalidSpec, NotReady, Obj, Outcome, Retry, secret_value
 
 log = logging.getLogger("headwater.lakezone")
 
@@ -81,29 +81,6 @@ def _utcnow() -> dt.datetime:
 
 def _ts(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_ts(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _decode(secret: Obj | None, key: str) -> str | None:
-    value = ((secret or {}).get("data") or {}).get(key)
-    return base64.b64decode(value).decode() if value is not None else None
-
-
-class NotReady(Exception):
-    """Something the zone needs is missing; reported as Ready=False with this reason."""
-
-    def __init__(self, reason: str, message: str, requeue_after: float | None = None):
-        super().__init__(message)
-        self.reason = reason
-        self.requeue_after = requeue_after
 
 
 @dataclass(frozen=True)
@@ -159,7 +136,7 @@ def resolve_target(ctx: Context, owner: Owner, spec: LakeZoneSpec) -> Target:
         secret_key_key = ext.credentials_secret_ref.secret_key_key
         region, admin, verify = ext.region, ext.kind == "minio", not ext.tls.insecure_skip_verify
         if ext.tls.ca_secret_ref is not None:
-            ca = _decode(
+            ca = secret_value(
                 ctx.secret(owner.namespace, ext.tls.ca_secret_ref.name), ext.tls.ca_secret_ref.key
             )
     secret = ctx.secret(owner.namespace, secret_name)
@@ -168,7 +145,10 @@ def resolve_target(ctx: Context, owner: Owner, spec: LakeZoneSpec) -> Target:
             Reason.SECRET_NOT_FOUND,
             f"Secret {secret_name!r} (object store credentials of DataPlatform {name!r}) not found",
         )
-    access_key, secret_key = _decode(secret, access_key_key), _decode(secret, secret_key_key)
+    access_key, secret_key = (
+        secret_value(secret, access_key_key),
+        secret_value(secret, secret_key_key),
+    )
     if not access_key or not secret_key:
         raise NotReady(
             Reason.SECRET_NOT_FOUND,
@@ -285,7 +265,7 @@ class LakeMetrics:
         if status.get("sizeBytes") is not None:
             self.size.labels(*labels).set(status["sizeBytes"])
             self.objects.labels(*labels).set(status.get("objectCount") or 0)
-        newest = _parse_ts(status.get("lastObjectTime"))
+        newest = parse_time(status.get("lastObjectTime"))
         if newest is not None:
             self.newest.labels(*labels).set(newest.timestamp())
 
@@ -484,8 +464,8 @@ class LakeZoneReconciler:
         for grant in zone_grants:
             existing = ctx.secret(owner.namespace, grant.secret_name)
             secret_key = (
-                _decode(existing, "secretKey")
-                if _decode(existing, "accessKey") == grant.access_key
+                secret_value(existing, "secretKey")
+                if secret_value(existing, "accessKey") == grant.access_key
                 else None
             )
             fresh = secret_key is None
@@ -530,7 +510,7 @@ class LakeZoneReconciler:
     ) -> float:
         """Rescan usage when the slow timer is due; returns seconds until the next scan."""
         now = self.clock()
-        last = _parse_ts(status.get("lastUsageScanTime"))
+        last = parse_time(status.get("lastUsageScanTime"))
         interval = float(spec.usage_scan_interval_seconds)
         if last is not None and (now - last).total_seconds() < interval:
             return max(1.0, interval - (now - last).total_seconds())
@@ -592,7 +572,7 @@ class LakeZoneReconciler:
             )
 
     def _elapsed(self, body: Obj) -> float:
-        started = _parse_ts((body.get("metadata") or {}).get("deletionTimestamp"))
+        started = parse_time((body.get("metadata") or {}).get("deletionTimestamp"))
         return 0.0 if started is None else max(0.0, (self.clock() - started).total_seconds())
 
     async def _revoke(

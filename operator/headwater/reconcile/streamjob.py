@@ -37,6 +37,7 @@ from ..constants import Reason
 from ..dataplane import flink as fl
 from ..dataplane.endpoints import resolve_url
 from ..kube.conditions import now as now_rfc3339
+from ..kube.conditions import parse_time
 from ..render.common import Owner
 from ..render.cron import next_run
 from ..render.flinkapp import (
@@ -98,15 +99,6 @@ def _ms_to_rfc3339(ms: int | None) -> str | None:
 def _later(seconds: float) -> str:
     when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 # --- lineage ------------------------------------------------------------------------------------
@@ -249,7 +241,7 @@ class StreamJobReconciler:
             )
             return done
         client = self._client(ctx, eps)
-        deleting = _parse_time(body["metadata"].get("deletionTimestamp"))
+        deleting = parse_time(body["metadata"].get("deletionTimestamp"))
         try:
             job = await ctx.blocking(client.job, current)
             if job is not None and job.active:
@@ -469,7 +461,7 @@ class FlinkRun:
 
     def _backing_off(self) -> float:
         """Seconds until `status.nextAttemptTime` (0 when none or passed)."""
-        when = _parse_time(self.status.get("nextAttemptTime"))
+        when = parse_time(self.status.get("nextAttemptTime"))
         if when is None:
             return 0.0
         return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
@@ -662,8 +654,8 @@ class FlinkRun:
         if self.flink.upgrade_mode == "stateless" or self.plan.state_dir is None:
             return None
         candidates = [
-            (_parse_time(self.status.get("lastSavepointTime")), self.status.get("lastSavepoint")),
-            (_parse_time(self.status.get("lastCheckpointTime")), self.status.get("lastCheckpoint")),
+            (parse_time(self.status.get("lastSavepointTime")), self.status.get("lastSavepoint")),
+            (parse_time(self.status.get("lastCheckpointTime")), self.status.get("lastCheckpoint")),
         ]
         known = [(t or dt.datetime.min.replace(tzinfo=dt.UTC), p) for t, p in candidates if p]
         return max(known, key=lambda c: c[0])[1] if known else None
@@ -745,7 +737,7 @@ def _job_finish(job: Obj) -> tuple[str | None, str | None]:
 
 def _cron_job_name(cronjob: str, scheduled: str | None) -> str | None:
     """Name the CronJob controller gives the Job of a scheduled time (minutes since epoch)."""
-    when = _parse_time(scheduled)
+    when = parse_time(scheduled)
     return f"{cronjob}-{int(when.timestamp() // 60)}" if when else None
 
 
