@@ -73,7 +73,12 @@ def test_sql_job_savepoint_and_restore(client: FlinkClient, flink_dir: Path) -> 
     )
     assert result.state == "COMPLETED" and result.location
     wait_for(lambda: client.job(first).state == "FINISHED", 30, what="FINISHED")  # type: ignore[union-attr]
-    assert client.snapshots(first)[1].path == result.location  # type: ignore[union-attr]
+    # The REST API caches checkpoint statistics for a few seconds
+    # (rest.cache.checkpoint-statistics.timeout): the savepoint shows up shortly after.
+    savepoint = wait_for(
+        lambda: client.snapshots(first)[1], 30, what="the savepoint in the job's stats"
+    )
+    assert savepoint.path == result.location
 
     second = job_id(uid, 2)
     client.submit_sql(

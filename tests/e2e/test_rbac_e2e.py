@@ -62,7 +62,6 @@ def test_forbidden_outside_its_needs(
     # What it needs, in the namespace it manages.
     for verb, resource in [
         ("patch", "dataplatforms.headwater.dev/status"),
-        ("get", "pods/log"),  # only because the Spark Role it creates grants it
         ("update", "dataplatforms.headwater.dev/finalizers"),
         ("watch", "cdcconnectors.headwater.dev"),
         ("patch", "statefulsets.apps"),
@@ -79,6 +78,7 @@ def test_forbidden_outside_its_needs(
         ("get", "nodes"),
         ("create", "pods/exec", "-n", ns),
         ("create", "pods/portforward", "-n", ns),
+        ("get", "pods/log", "-n", ns),
         ("create", "serviceaccounts/token", "-n", ns),
         ("create", "dataplatforms.headwater.dev", "-n", ns),
         ("delete", "dataplatforms.headwater.dev", "-n", ns),

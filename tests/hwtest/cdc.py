@@ -332,8 +332,10 @@ def delete_topics(bootstrap: str, topics: set[str]) -> None:
     if not topics:
         return
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = set(admin.list_topics(timeout=10).topics)
-    for future in admin.delete_topics(sorted(topics & existing), operation_timeout=10).values():
+    doomed = sorted(topics & set(admin.list_topics(timeout=10).topics))
+    if not doomed:  # the admin client refuses an empty list
+        return
+    for future in admin.delete_topics(doomed, operation_timeout=10).values():
         with contextlib.suppress(Exception):
             future.result(timeout=15)
 
