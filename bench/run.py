@@ -97,12 +97,13 @@ def group(ns: str, i: int, kinds: set[str], env: dict[str, str]) -> list[dict[st
             )
 
     s3 = env.get("HEADWATER_MINIO_URL", "http://127.0.0.1:59000")
+    connect = env.get("HEADWATER_CONNECT_URL", "http://127.0.0.1:58083")
     cr(
         "DataPlatform",
         p,
         {
             "kafka": {"mode": "managed", "managed": {"replicas": 1, "defaultReplicationFactor": 1}},
-            "connect": {"mode": "managed"},
+            "connect": {"mode": "external", "external": {"url": connect}},
             "flink": {"mode": "disabled"},
             "spark": {"mode": "managed"},
             "objectStore": {
@@ -122,7 +123,7 @@ def group(ns: str, i: int, kinds: set[str], env: dict[str, str]) -> list[dict[st
         {
             "type": "postgres",
             "host": "127.0.0.1",
-            "port": int(env.get("HEADWATER_POSTGRES_PORT", "55432")),
+            "port": int(env.get("HEADWATER_PG_PORT", "55432")),
             "database": "shop",
             "credentialsSecretRef": {"name": "db-credentials"},
             "tables": ["public.orders"],
@@ -137,7 +138,7 @@ def group(ns: str, i: int, kinds: set[str], env: dict[str, str]) -> list[dict[st
             "sourceRef": {"name": f"db{i}"},
             "tables": ["public.orders"],
             "topicPrefix": f"bench{i}",
-            "state": "paused",
+            "state": "stopped",
         },
     )
     cr(
@@ -186,8 +187,8 @@ def support_objects(ns: str, env: dict[str, str]) -> list[dict[str, Any]]:
             "kind": "Secret",
             "metadata": {"name": "s3-admin", "namespace": ns},
             "stringData": {
-                "accessKey": env.get("HEADWATER_MINIO_ROOT_USER", "headwater"),
-                "secretKey": env.get("HEADWATER_MINIO_ROOT_PASSWORD", "unused"),
+                "accessKey": env["HEADWATER_MINIO_ACCESS_KEY"],
+                "secretKey": env["HEADWATER_MINIO_SECRET_KEY"],
             },
         },
         {
@@ -195,8 +196,8 @@ def support_objects(ns: str, env: dict[str, str]) -> list[dict[str, Any]]:
             "kind": "Secret",
             "metadata": {"name": "db-credentials", "namespace": ns},
             "stringData": {
-                "username": "debezium",
-                "password": env.get("HEADWATER_POSTGRES_PASSWORD", "dbz"),
+                "username": env.get("HEADWATER_PG_USER", "debezium"),
+                "password": env.get("HEADWATER_PG_PASSWORD", "dbz"),
             },
         },
     ]
@@ -347,7 +348,7 @@ def reconciles(op: OperatorProcess) -> float:
 
 def services_env() -> dict[str, str]:
     env: dict[str, str] = {}
-    for svc in ("postgres", "minio"):
+    for svc in ("postgres", "minio", "connect"):
         proc = subprocess.run(
             [str(ROOT / "hack/services.sh"), svc, "env"],
             capture_output=True,
@@ -372,6 +373,7 @@ async def measure(
     namespaces, crs = workload(n, run_id, kinds, env)
     result: dict[str, Any] = {"n": len(crs), "namespaces": len(namespaces), "kinds": sorted(kinds)}
     kube = Kube(Credentials.load(kubeconfig), max_connections=args.concurrency)
+    op: OperatorProcess | None = None
     try:
         # 1. baseline: children applied straight from a parallel client
         base_ns = [f"{ns}-base" for ns in namespaces]
@@ -489,13 +491,21 @@ async def measure(
         while time.perf_counter() - t0 < 120 and reconciles(op) < len(crs):  # noqa: ASYNC110 - polling a subprocess
             await asyncio.sleep(0.1)
         result["restart_first_reconcile_seconds"] = time.perf_counter() - t0
-        op.stop()
         log(
             f"N={len(crs)}: rss {result['rss_mb']:.0f} MB, restart {result['restart_first_reconcile_seconds']:.1f}s"
         )
     finally:
         if not args.keep:
+            # With the operator still running, so finalizers remove connectors and buckets.
             await delete_namespaces(kube, namespaces)
+            deadline = time.perf_counter() + 600
+            while time.perf_counter() < deadline:
+                left = [n for n in namespaces if await kube.get("v1", "Namespace", None, n)]
+                if not left:
+                    break
+                await asyncio.sleep(2)
+        if op is not None:
+            op.stop()
         await kube.close()
     return result
 
@@ -734,7 +744,7 @@ def main() -> int:
         check=True,
         capture_output=True,
     )
-    for svc in ("postgres", "minio"):
+    for svc in ("postgres", "minio", "kafka", "connect"):
         subprocess.run([str(ROOT / "hack/services.sh"), svc, "start"], check=True)
     env = services_env()
     runs = []
