@@ -22,6 +22,7 @@ from hwtest.cdc import (
     KafkaReader,
     PgSandbox,
     Pipeline,
+    datasource,
     make_pipeline,
     ops_for,
     secret,
@@ -316,3 +317,38 @@ def test_password_rotation_reaches_the_worker(
     reader.close()
     assert "ConnectorUpdated" in pipe.reasons("rotate")
     pipe.assert_no_leak(operator.logs(), [name], extra=(new_password,))
+
+
+def test_unresolvable_credentials_reference_is_a_clear_error_not_an_outage(
+    pipeline: Pipeline, pg: PgSandbox, kubectl: Kubectl
+) -> None:
+    """A Secret that exists in Kubernetes but was never mounted into the (external) worker:
+    Kafka Connect 4.x answers HTTP 500 without the reason. The CdcConnector must say what
+    to check, as a refused config, not as Connect being down."""
+    pipe = pipeline
+    kubectl.run(
+        "create",
+        "secret",
+        "generic",
+        "db-unmounted",
+        "-n",
+        pipe.namespace,
+        f"--from-literal=username={pg.role}",
+        f"--from-literal=password={pg.password}",
+    )
+    source = {
+        "type": "postgres",
+        "host": pg.host,
+        "port": pg.port,
+        "database": pg.database,
+        "credentialsSecretRef": {"name": "db-unmounted"},
+    }
+    kubectl.apply(datasource("db-unmounted", pipe.namespace, source))
+    pipe.apply_connector(
+        "unmounted", [pg.table], topicPrefix="unmounted", sourceRef={"name": "db-unmounted"}
+    )
+    obj = pipe.wait("cdcconnector", "unmounted", "Ready", "False", reason="ConnectorConfigRejected")
+    message = condition(obj, "Ready")["message"]  # type: ignore[index]
+    assert "secretsProvider" in message and "config.providers" in message
+    assert pg.password not in message
+    assert pipe.connect.config(pipe.connector_name("unmounted")) is None, "nothing registered"

@@ -20,12 +20,17 @@ import requests
 InitialState = Literal["RUNNING", "PAUSED", "STOPPED"]
 
 
+# Part of the message Kafka Connect 4.x returns (HTTP 500) when a connector config fails
+# validation during create/update; the real validation errors are lost.
+HIDDEN_VALIDATION_ERROR = "ConfigInfo.configValue()"
+
+
 class ConnectUnavailable(Exception):
     """Kafka Connect did not answer usefully; try again later."""
 
 
 class ConnectError(Exception):
-    """Kafka Connect answered with a client error (4xx)."""
+    """Kafka Connect refused the request (a 4xx, or a config it rejected)."""
 
     def __init__(self, status: int, message: str):
         super().__init__(message)
@@ -119,6 +124,18 @@ class ConnectClient:
             raise ConnectUnavailable(f"{self.url}: {_describe(err)}") from None
         if resp.status_code == 404 and ok_missing:
             return None
+        if resp.status_code == 500 and HIDDEN_VALIDATION_ERROR in resp.text:
+            # Kafka Connect 4.x answers a config that fails validation while its config
+            # providers resolve it with this NullPointerException instead of the reason.
+            raise ConnectError(
+                500,
+                f"{method} {path}: the worker rejected the connector config but did not say "
+                "why (Kafka Connect hides validation errors here). Most often a credentials "
+                "reference the worker cannot resolve: check the platform's "
+                "connect.external.secretsProvider/secretsMountPath against the worker's "
+                "config.providers and the mounted Secret, or that the database is reachable "
+                "from the worker",
+            )
         if resp.status_code >= 500 or resp.status_code == 409:
             raise ConnectUnavailable(f"{method} {path}: HTTP {resp.status_code} {_message(resp)}")
         if resp.status_code >= 400:
