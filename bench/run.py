@@ -103,7 +103,14 @@ def group(ns: str, i: int, kinds: set[str], env: dict[str, str]) -> list[dict[st
         p,
         {
             "kafka": {"mode": "managed", "managed": {"replicas": 1, "defaultReplicationFactor": 1}},
-            "connect": {"mode": "external", "external": {"url": connect}},
+            "connect": {
+                "mode": "external",
+                "external": {
+                    "url": connect,
+                    "secretsProvider": "directory",
+                    "secretsMountPath": env["HEADWATER_CONNECT_SECRETS_DIR"],
+                },
+            },
             "flink": {"mode": "disabled"},
             "spark": {"mode": "managed"},
             "objectStore": {
@@ -138,7 +145,7 @@ def group(ns: str, i: int, kinds: set[str], env: dict[str, str]) -> list[dict[st
             "sourceRef": {"name": f"db{i}"},
             "tables": ["public.orders"],
             "topicPrefix": f"bench{i}",
-            "state": "stopped",
+            "state": "running",
         },
     )
     cr(
@@ -177,6 +184,15 @@ def workload(
     for i in range(groups):
         crs += group(namespaces[i % len(namespaces)], i, kinds, env)
     return namespaces, crs[:n]
+
+
+def mount_for_connect(ns: str, env: dict[str, str]) -> None:
+    """Put the database credentials where the local Connect worker reads them, as a Secret
+    volume would in a pod: <mount>/<namespace>/<secret>/<key>."""
+    base = Path(env["HEADWATER_CONNECT_SECRETS_DIR"]) / ns / "db-credentials"
+    base.mkdir(parents=True, exist_ok=True)
+    (base / "username").write_text(env.get("HEADWATER_PG_USER", "debezium"))
+    (base / "password").write_text(env.get("HEADWATER_PG_PASSWORD", "dbz"))
 
 
 def support_objects(ns: str, env: dict[str, str]) -> list[dict[str, Any]]:
@@ -238,6 +254,14 @@ async def delete_namespaces(kube: Kube, names: Iterable[str]) -> None:
     for n in names:
         with contextlib.suppress(ApiError):
             await kube.delete("v1", "Namespace", None, n)
+
+
+async def wait_gone(kube: Kube, names: list[str], timeout: float = 600) -> None:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if not [n for n in names if await kube.get("v1", "Namespace", None, n)]:
+            return
+        await asyncio.sleep(2)
 
 
 def ready(obj: dict[str, Any]) -> bool:
@@ -393,15 +417,21 @@ async def measure(
             f"N={len(crs)}: baseline applied {len(children)} children in {result['baseline_apply_seconds']:.1f}s"
         )
         await delete_namespaces(kube, base_ns)
+        await wait_gone(kube, base_ns)  # the namespace controller's deletes must not pollute
 
         # 2. convergence through the operator
         await ensure_namespaces(kube, namespaces)
         await apply_all(kube, [o for ns in namespaces for o in support_objects(ns, env)], 16)
+        for ns in namespaces:
+            mount_for_connect(ns, env)
         op = OperatorProcess(
             kubeconfig,
             Path(args.out) / "logs" / run_id,
             namespaces=[f"{run_id}-*"],
-            env={"HEADWATER_WORKERS": str(args.workers)},
+            env={
+                "HEADWATER_WORKERS": str(args.workers),
+                "HEADWATER_DATAPLANE_DISABLED": args.dataplane_disabled,
+            },
         )
         op.start()
         started = time.perf_counter()
@@ -498,12 +528,7 @@ async def measure(
         if not args.keep:
             # With the operator still running, so finalizers remove connectors and buckets.
             await delete_namespaces(kube, namespaces)
-            deadline = time.perf_counter() + 600
-            while time.perf_counter() < deadline:
-                left = [n for n in namespaces if await kube.get("v1", "Namespace", None, n)]
-                if not left:
-                    break
-                await asyncio.sleep(2)
+            await wait_gone(kube, namespaces)
         if op is not None:
             op.stop()
         await kube.close()
@@ -717,6 +742,12 @@ def main() -> int:
     parser.add_argument("--changes", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument(
+        "--dataplane-disabled",
+        default="CdcConnector",
+        help="kinds whose data plane the operator must not call (HEADWATER_DATAPLANE_DISABLED): "
+        "one Postgres has 10 replication slots, not one per benchmark connector",
+    )
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--keep", action="store_true", help="keep the namespaces")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results"))

@@ -46,6 +46,8 @@ COND_RECONCILING: Final = "Reconciling"
 COND_STALLED: Final = "Stalled"
 COND_REACHABLE: Final = "Reachable"
 COND_CDC_READY: Final = "CdcReady"
+# False when the operator was told not to call a kind's data plane (dry runs, benchmarks).
+COND_DATAPLANE: Final = "DataPlane"
 
 
 class Reason:
@@ -73,6 +75,7 @@ class Reason:
     UNREACHABLE: Final = "Unreachable"
     AUTHENTICATION_FAILED: Final = "AuthenticationFailed"
     PREFLIGHT_FAILED: Final = "PreflightFailed"
+    DATAPLANE_DISABLED: Final = "DataPlaneDisabled"
     PREFLIGHT_PASSED: Final = "PreflightPassed"
     PREFLIGHT_NOT_SUPPORTED: Final = "PreflightNotSupported"
     OBJECT_STORE_UNAVAILABLE: Final = "ObjectStoreUnavailable"

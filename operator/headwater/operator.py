@@ -43,6 +43,11 @@ def settings_from_env() -> Settings:
         namespaces=namespaces,
         operator_namespace=os.environ.get("HEADWATER_OPERATOR_NAMESPACE", "headwater-system"),
         endpoint_overrides=endpoints.from_env(),
+        dataplane_disabled=frozenset(
+            k.strip()
+            for k in os.environ.get("HEADWATER_DATAPLANE_DISABLED", "").split(",")
+            if k.strip()
+        ),
         extra={"scrape_configs": operator_scrape_configs(os.environ)},
     )
 

@@ -231,3 +231,62 @@ def test_dependents_are_enqueued_when_our_own_status_write_makes_a_cr_ready() ->
         ctl.executor.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_status_with_none_values_is_written_once() -> None:
+    """None deletes a key in a merge patch; a status carrying one must not be re-sent on
+    every pass (the API server turns those into no-ops, but they are still requests)."""
+    from headwater.reconcile.base import Controller, Outcome, Settings
+
+    class Kube:
+        def __init__(self) -> None:
+            self.patches = 0
+
+        async def patch(
+            self, api_version: str, kind: str, ns: str, name: str, body: Any, **_: Any
+        ) -> Any:
+            self.patches += 1
+            status = {k: v for k, v in body["status"].items() if v is not None}
+            return {
+                "kind": kind,
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "generation": 1,
+                    "resourceVersion": str(10 + self.patches),
+                },
+                "status": status,
+            }
+
+        async def create(self, obj: Any) -> Any:
+            return obj
+
+    class Rec:
+        kind, resync_seconds = "LakeZone", 300.0
+
+        def needs_finalizer(self, body: Any) -> bool:
+            return False
+
+        async def reconcile(self, body: Any, ctx: Any) -> Outcome:
+            return Outcome(status={"bucket": "b", "objectLock": None}, ready=True, reason="Ready")
+
+    async def scenario() -> int:
+        kube = Kube()
+        ctl = Controller(kube, [Rec()], Settings(workers=1))  # type: ignore[arg-type]
+        ctl.observe(
+            {
+                "kind": "LakeZone",
+                "metadata": {
+                    "name": "z",
+                    "namespace": "ns",
+                    "generation": 1,
+                    "resourceVersion": "1",
+                },
+            }
+        )
+        for _ in range(3):
+            await ctl.process(("LakeZone", "ns", "z"))
+        ctl.executor.shutdown()
+        return kube.patches
+
+    assert asyncio.run(scenario()) == 1

@@ -198,6 +198,8 @@ class Kube:
         session = self._get_session()
         data = None if body is None else json.dumps(body)
         self.counter.add(method)
+        if method != "GET" and log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s", method, path)
         async with session.request(
             method,
             self.creds.server + path,

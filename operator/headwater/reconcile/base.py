@@ -132,6 +132,9 @@ class Settings:
     dataplane_timeout: float = 10.0
     # in-cluster host:port -> host:port the operator can reach (dataplane/endpoints.py)
     endpoint_overrides: dict[str, str] = field(default_factory=dict)
+    # Kinds whose reconcilers render and validate but never call their data plane
+    # (HEADWATER_DATAPLANE_DISABLED; benchmarks and dry runs). Honoured by CdcConnector.
+    dataplane_disabled: frozenset[str] = frozenset()
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -538,6 +541,9 @@ class Controller:
 
     async def _write_status(self, key: Key, body: Obj, status: Obj) -> None:
         old = body.get("status") or {}
+        # A None in a merge patch deletes the key, so the stored status never holds one:
+        # compare without them, or every pass would send the same no-op patch again.
+        status = _without_none(status)
         if old == status:
             return
         patch = {k: v for k, v in status.items()}
@@ -637,6 +643,14 @@ class Controller:
             return "finalized"
         await self._finish(key, body, rec, outcome)
         return "deleting"
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(v) for v in value]
+    return value
 
 
 def _paused(body: Obj) -> bool:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from ..api.cdcconnector import CdcConnectorSpec
 from ..api.dataplatform import DataPlatformSpec
 from ..api.datasource import DataSourceSpec
-from ..constants import COND_CDC_READY, Reason
+from ..constants import COND_CDC_READY, COND_DATAPLANE, Reason
 from ..dataplane import preflight
 from ..dataplane.connect import (
     ConnectClient,
@@ -33,7 +33,7 @@ from ..dataplane.connect import (
 )
 from ..dataplane.endpoints import resolve_url
 from ..kube import conditions
-from ..kube.conditions import now, parse_time
+from ..kube.conditions import Cond, now, parse_time
 from ..render import connector as render
 from ..render.common import stable_hash
 from ..render.platform import Names
@@ -304,6 +304,22 @@ class CdcConnectorReconciler:
                 requeue_after=err.requeue_after,
             )
         config = render.render_connector_config(spec, res.source, res.facts)
+        if self.kind in ctx.settings.dataplane_disabled:
+            # Dry run: references resolved and the config rendered, nothing sent to Connect.
+            return Outcome(
+                status=_names(res, spec),
+                ready=True,
+                reason=Reason.READY,
+                extra_conditions=[
+                    Cond(
+                        COND_DATAPLANE,
+                        False,
+                        Reason.DATAPLANE_DISABLED,
+                        "HEADWATER_DATAPLANE_DISABLED lists CdcConnector: the connector config "
+                        "is rendered and validated, not registered in Kafka Connect",
+                    )
+                ],
+            )
         try:
             return await self._sync(body, spec, ctx, res, config)
         except ConnectUnavailable as err:
