@@ -159,9 +159,22 @@ def openapi_schema(model: type[Any]) -> dict[str, Any]:
     return _convert(raw, defs, model.__name__)
 
 
+def _without_defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in schema.items() if k != "default"}
+    for key in ("properties",):
+        if key in out:
+            out[key] = {name: _without_defaults(sub) for name, sub in out[key].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(out.get(key), dict):
+            out[key] = _without_defaults(out[key])
+    return out
+
+
 def crd(info: KindInfo) -> dict[str, Any]:
     spec_schema = openapi_schema(info.spec)
-    status_schema = openapi_schema(info.status)
+    # The operator writes the whole status; server-side defaults there would make the
+    # stored status differ from what the operator computed, and every pass would re-send it.
+    status_schema = _without_defaults(openapi_schema(info.status))
     spec_schema["description"] = f"Desired state of the {info.kind}."
     status_schema["description"] = f"Observed state of the {info.kind}, written by the operator."
     schema = {
