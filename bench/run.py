@@ -428,6 +428,7 @@ async def measure(
             kubeconfig,
             Path(args.out) / "logs" / run_id,
             namespaces=[f"{run_id}-*"],
+            verbose=False,  # as in production: DEBUG logs of every event cost real CPU
             env={
                 "HEADWATER_WORKERS": str(args.workers),
                 "HEADWATER_DATAPLANE_DISABLED": args.dataplane_disabled,

@@ -25,8 +25,10 @@ class OperatorProcess:
         log_dir: Path,
         env: dict[str, str] | None = None,
         namespaces: list[str] | None = None,
+        verbose: bool = True,
     ):
         self.kubeconfig = str(kubeconfig)
+        self.verbose = verbose
         self.namespaces = list(namespaces or [])
         self.log_dir = log_dir
         self.extra_env = dict(env or {})
