@@ -61,7 +61,7 @@ class OperatorProcess:
                     "-m",
                     "headwater",
                     "run",
-                    "-v",
+                    *(["-v"] if self.verbose else []),
                     *(arg for ns in self.namespaces for arg in ("-n", ns)),
                 ],
                 stdout=log,
