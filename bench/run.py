@@ -80,7 +80,9 @@ def log(msg: str) -> None:
 # --- the CR mix ---------------------------------------------------------------------------
 
 
-def group(ns: str, i: int, kinds: set[str], env: dict[str, str]) -> list[dict[str, Any]]:
+def group(
+    ns: str, i: int, kinds: set[str], env: dict[str, str], run_id: str
+) -> list[dict[str, Any]]:
     """One pipeline: platform, credentials, source, connector, job and zone."""
     p = f"p{i}"
     out: list[dict[str, Any]] = []
@@ -91,7 +93,7 @@ def group(ns: str, i: int, kinds: set[str], env: dict[str, str]) -> list[dict[st
                 {
                     "apiVersion": API,
                     "kind": kind,
-                    "metadata": {"name": name, "namespace": ns, "labels": {"bench": "1"}},
+                    "metadata": {"name": name, "namespace": ns, "labels": {"bench": run_id}},
                     "spec": spec,
                 }
             )
@@ -182,7 +184,7 @@ def workload(
     namespaces = [f"{prefix}-{k}" for k in range(max(1, groups // 20))]
     crs: list[dict[str, Any]] = []
     for i in range(groups):
-        crs += group(namespaces[i % len(namespaces)], i, kinds, env)
+        crs += group(namespaces[i % len(namespaces)], i, kinds, env, prefix)
     return namespaces, crs[:n]
 
 
@@ -274,11 +276,13 @@ def ready(obj: dict[str, Any]) -> bool:
     )
 
 
-async def count_ready(kube: Kube, kinds: set[str]) -> tuple[int, int, dict[str, int]]:
+async def count_ready(
+    kube: Kube, kinds: set[str], run_id: str
+) -> tuple[int, int, dict[str, int]]:
     total = done = 0
     reasons: dict[str, int] = {}
     for kind in kinds:
-        items, _ = await kube.list(API, kind, None, label_selector="bench=1")
+        items, _ = await kube.list(API, kind, None, label_selector=f"bench={run_id}")
         for o in items:
             total += 1
             if ready(o):
@@ -359,6 +363,14 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(op: OperatorProcess) -> float | None:
+    """User + system CPU the operator process has used so far."""
+    if op.proc is None:
+        return None
+    fields = Path(f"/proc/{op.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def reconciles(op: OperatorProcess) -> float:
     try:
         text = op.metrics()
@@ -399,6 +411,16 @@ async def measure(
     kube = Kube(Credentials.load(kubeconfig), max_connections=args.concurrency)
     op: OperatorProcess | None = None
     try:
+        # Leftovers of other runs (e.g. Terminating namespaces whose finalizers no operator
+        # removes) load the same apiserver; say so in the report.
+        foreign = 0
+        for kind in kinds:
+            items, _ = await kube.list(API, kind, None)
+            foreign += len(items)
+        result["foreign_crs"] = foreign
+        if foreign:
+            log(f"warning: {foreign} Headwater CRs of other runs exist in this cluster")
+
         # 1. baseline: children applied straight from a parallel client
         base_ns = [f"{ns}-base" for ns in namespaces]
         children = []
@@ -441,7 +463,7 @@ async def measure(
         timeline: list[tuple[float, int]] = []
         reasons: dict[str, int] = {}
         while True:
-            done, _, reasons = await count_ready(kube, kinds)
+            done, _, reasons = await count_ready(kube, kinds, run_id)
             elapsed = time.perf_counter() - started
             timeline.append((elapsed, done))
             if done >= len(crs) or elapsed > args.timeout:
@@ -457,6 +479,8 @@ async def measure(
             else None
         )
         log(f"N={len(crs)}: converged {timeline[-1][1]}/{len(crs)} in {timeline[-1][0]:.1f}s")
+        result["converge_operator_requests"] = op_requests(op)
+        result["converge_operator_cpu_seconds"] = cpu_seconds(op)
 
         # 3. steady state
         await asyncio.sleep(5)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from headwater.render.registry import render_offline
 from hwtest.kubectl import Kubectl, condition, is_ready, wait_for
 from hwtest.operator import OperatorProcess
+from hwtest.session import SESSION_PREFIX
 
 OWNER = "headwater.dev/owner-name"
 CHILD_KINDS = "statefulsets,deployments,services,configmaps,secrets,serviceaccounts,roles,rolebindings,poddisruptionbudgets,persistentvolumeclaims"
@@ -408,3 +412,45 @@ def test_other_kinds_get_status(
     assert ready is not None and ready["status"] == "False"
     assert ready["reason"] in ("MissingReference", "SecretNotFound"), ready
     assert obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+
+
+def _api_requests(op: OperatorProcess) -> dict[str, float]:
+    return {
+        verb: float(n)
+        for verb, n in re.findall(
+            r'^headwater_kube_api_requests\{verb="(\w+)"\} ([0-9.e+]+)$', op.metrics(), re.M
+        )
+    }
+
+
+def test_namespace_deletion_is_not_fought(
+    kubectl: Kubectl, crds: None, kubeconfig: str, tmp_path: Path
+) -> None:
+    """Deleting a namespace makes the namespace controller delete the children one by one;
+    each deletion wakes the platform, and re-creating the missing children is refused
+    ("being terminated"). The operator must notice and leave the namespace alone, not
+    re-render and re-apply on every event. Own operator, so only this namespace counts."""
+    ns = f"{SESSION_PREFIX}x-nsdel-{uuid.uuid4().hex[:6]}"
+    kubectl.run("create", "namespace", ns)
+    op = OperatorProcess(kubeconfig, tmp_path, namespaces=[ns])
+    op.start()
+    try:
+        names = ("doomed-a", "doomed-b", "doomed-c")
+        for name in names:
+            kubectl.apply(platform(name, ns, monitoring={"mode": "disabled"}))
+        for name in names:
+            wait_ready(kubectl, name, ns, timeout=180)
+        before = _api_requests(op)
+        kubectl.run("delete", "namespace", ns, "--timeout=180s")
+        after = _api_requests(op)
+        writes = sum(after.get(v, 0) - before.get(v, 0) for v in ("PATCH", "POST", "PUT"))
+        print(f"{writes:.0f} writes while the namespace was deleted")
+        # The first refused re-create makes the operator stop reconciling there.
+        assert f"namespace {ns} is being deleted" in op.logs(), op.tail()
+        # Writes to objects that still exist are accepted until they go; a storm would be
+        # every child deletion re-applying every platform (measured: ~30 with the check,
+        # ~75 without, for three platforms).
+        assert writes <= 100, f"{writes:.0f} writes while the namespace was deleted"
+    finally:
+        op.stop()
+        kubectl.run("delete", "namespace", ns, "--wait=false", check=False)

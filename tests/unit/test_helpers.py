@@ -290,3 +290,68 @@ def test_status_with_none_values_is_written_once() -> None:
         return kube.patches
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_a_terminating_namespace_is_left_alone_until_recreated() -> None:
+    """A create refused with "being terminated" stops reconciles in that namespace (no
+    status write, no backoff storm); a CR created later lives in a new namespace of the
+    same name and is reconciled again."""
+    from headwater.kube.client import ApiError
+    from headwater.reconcile.base import Controller, Outcome, Settings
+
+    refused = ApiError(
+        403,
+        "Forbidden",
+        'statefulsets "p-kafka" is forbidden: unable to create new content in namespace '
+        "ns because it is being terminated",
+        {"details": {"causes": [{"reason": "NamespaceTerminating"}]}},
+    )
+
+    class Kube:
+        patches = 0
+
+        async def patch(
+            self, api_version: str, kind: str, ns: str, name: str, body: Any, **_: Any
+        ) -> Any:
+            self.patches += 1
+            meta = {"name": name, "namespace": ns, "generation": 1, "resourceVersion": "2"}
+            return {"kind": kind, "metadata": meta, **body}
+
+    class Rec:
+        kind, resync_seconds = "DataPlatform", 300.0
+        calls = 0
+        fail = True
+
+        def needs_finalizer(self, body: Any) -> bool:
+            return False
+
+        async def reconcile(self, body: Any, ctx: Any) -> Outcome:
+            self.calls += 1
+            if self.fail:
+                raise refused
+            return Outcome(status={}, ready=True, reason="Ready")
+
+    def body(name: str, created: str) -> dict[str, Any]:
+        meta = {"name": name, "namespace": "ns", "generation": 1, "resourceVersion": "1"}
+        return {"kind": "DataPlatform", "metadata": {**meta, "creationTimestamp": created}}
+
+    async def scenario() -> None:
+        rec, kube = Rec(), Kube()
+        ctl = Controller(kube, [rec], Settings(workers=1))  # type: ignore[arg-type]
+        ctl.observe(body("p", "2020-01-01T00:00:00Z"))
+        await ctl.process(("DataPlatform", "ns", "p"))
+        await ctl.process(("DataPlatform", "ns", "p"))
+        assert rec.calls == 1, "reconciled again in a terminating namespace"
+        ctl.observe(body("q", "2020-01-01T00:00:00Z"))  # older than the mark: same namespace
+        await ctl.process(("DataPlatform", "ns", "q"))
+        assert rec.calls == 1
+        assert kube.patches == 0, "status written into a terminating namespace"
+        rec.fail = False
+        ctl.observe(body("r", "2999-01-01T00:00:00Z"))  # created after the refusal
+        ctl.store.pop(("DataPlatform", "ns", "p"))
+        await ctl.process(("DataPlatform", "ns", "r"))
+        assert rec.calls == 2, "a recreated namespace was not reconciled"
+        assert kube.patches == 1
+        ctl.executor.shutdown()
+
+    asyncio.run(scenario())

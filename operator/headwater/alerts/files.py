@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
-
+from .. import yamlio
 from .facts import alerts_spec, platform_name, target
 from .rules import file_name, rule_file, rule_groups
 
@@ -44,7 +43,7 @@ CONFIGMAP_BUDGET = 900 * 1024
 
 def file_size(rules: Mapping[str, Any]) -> int:
     """Bytes the file takes in the ConfigMap (as render_prometheus serialises it)."""
-    return len(yaml.safe_dump(rules, sort_keys=False).encode())
+    return len(yamlio.dump(rules, sort_keys=False).encode())
 
 
 def fit(

@@ -56,6 +56,16 @@ class ApiError(Exception):
     def invalid(self) -> bool:
         return self.status == 422
 
+    @property
+    def namespace_terminating(self) -> bool:
+        """A create refused because the namespace is being deleted (NamespaceLifecycle)."""
+        if self.status != 403:
+            return False
+        causes = (self.body.get("details") or {}).get("causes") or []
+        return any(c.get("reason") == "NamespaceTerminating" for c in causes) or (
+            "because it is being terminated" in self.message
+        )
+
 
 @dataclass
 class Credentials:

@@ -14,6 +14,7 @@ import base64
 import contextlib
 import contextvars
 import copy
+import datetime as dt
 import logging
 import random
 import time
@@ -119,6 +120,9 @@ class Reconciler(Protocol):
     async def finalize(self, body: Obj, ctx: Context) -> Outcome: ...
 
 
+# How long a namespace whose deletion refused a create is left alone before trying again.
+TERMINATING_RECHECK_SECONDS = 60.0
+
 @dataclass
 class Settings:
     """Operator tuning; see README "Scaling"."""
@@ -139,10 +143,12 @@ class Settings:
 
 
 class Store:
-    """Latest body of every Headwater CR, fed by Kopf's watch."""
+    """Latest body of every Headwater CR, fed by Kopf's watch; indexed by kind and namespace
+    so `Context.find` costs the namespace's objects, not the whole store."""
 
     def __init__(self) -> None:
         self._objs: dict[Key, Obj] = {}
+        self._by_ns: dict[tuple[str, str], dict[str, Obj]] = {}
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self._objs.get((kind, namespace, name))
@@ -154,12 +160,21 @@ class Store:
         if old is not None and _rv(old) > _rv(body) and _uid(old) == _uid(body):
             return
         self._objs[key] = body
+        self._by_ns.setdefault((key[0], key[1]), {})[key[2]] = body
 
     def pop(self, key: Key) -> Obj | None:
+        bucket = self._by_ns.get((key[0], key[1]))
+        if bucket is not None:
+            bucket.pop(key[2], None)
+            if not bucket:
+                del self._by_ns[(key[0], key[1])]
         return self._objs.pop(key, None)
 
     def items(self, kind: str | None = None) -> list[Obj]:
         return [o for (k, _, _), o in self._objs.items() if kind is None or k == kind]
+
+    def in_namespace(self, kind: str, namespace: str) -> list[Obj]:
+        return list(self._by_ns.get((kind, namespace), {}).values())
 
     def __len__(self) -> int:
         return len(self._objs)
@@ -202,7 +217,7 @@ class Context:
     def find(self, kind: str, namespace: str) -> list[Obj]:
         """All CRs of a kind in a namespace; the caller now depends on every one of them."""
         _track(namespace, kind, "*")
-        return [o for o in self.store.items(kind) if o["metadata"].get("namespace") == namespace]
+        return self.store.in_namespace(kind, namespace)
 
     def secret(self, namespace: str, name: str) -> Obj | None:
         """A Secret from the cache; the caller now depends on it."""
@@ -276,6 +291,7 @@ class Controller:
         self.reconcilers = {r.kind: r for r in reconcilers}
         self._by_lower = {k.lower(): k for k in self.reconcilers}
         self._failures: dict[Key, int] = {}
+        self._terminating: dict[str, float] = {}  # namespace -> when a create was refused
         self._dependents: dict[tuple[str, str, str], set[Key]] = {}
         self._refs: dict[Key, set[tuple[str, str, str]]] = {}
         self.executor = ThreadPoolExecutor(self.settings.threads, thread_name_prefix="dataplane")
@@ -336,10 +352,32 @@ class Controller:
             return
         old = self.store.get(*key)
         self.store.put(key, body)
+        if old is None and key[1] in self._terminating:
+            self._namespace_recreated(key[1], body)
         if old is None or _meaningful(old) != _meaningful(body):
             self.queue.add(key)
         if old is None or _visible(old) != _visible(body):
             self._enqueue_dependents(key)
+
+    def _namespace_terminating(self, namespace: str) -> bool:
+        marked = self._terminating.get(namespace)
+        if marked is None:
+            return False
+        if time.time() - marked > TERMINATING_RECHECK_SECONDS:
+            del self._terminating[namespace]  # look again: one refused create re-marks it
+            return False
+        return True
+
+    def _namespace_recreated(self, namespace: str, body: Obj) -> None:
+        """A terminating namespace accepts no new objects: a CR created after the mark lives
+        in a new namespace of the same name."""
+        created = body["metadata"].get("creationTimestamp")
+        try:
+            when = dt.datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return
+        if when > self._terminating[namespace]:
+            del self._terminating[namespace]
 
     def _set_refs(self, key: Key, refs: Iterable[tuple[str, str, str]]) -> None:
         new = set(refs)
@@ -424,6 +462,12 @@ class Controller:
             if meta.get("deletionTimestamp"):
                 result = await self._delete(key, body, rec)
                 return
+            if self._namespace_terminating(key[1]):
+                # The namespace controller is deleting the children one by one; re-creating
+                # each would only be refused. The CR itself goes with the namespace.
+                result = "skipped"
+                self.queue.schedule(key, TERMINATING_RECHECK_SECONDS)
+                return
             if _paused(body):
                 result = "paused"
                 await self._write_paused(key, body)
@@ -441,6 +485,13 @@ class Controller:
             result = "error"
             if err.not_found:
                 return  # deleted meanwhile; the DELETED event cleans up
+            if err.namespace_terminating:
+                result = "skipped"
+                if key[1] not in self._terminating:
+                    log.info("namespace %s is being deleted: not reconciling in it", key[1])
+                self._terminating[key[1]] = time.time()
+                self.queue.schedule(key, TERMINATING_RECHECK_SECONDS)
+                return
             delay = self._backoff(key)
             log.warning(
                 "%s %s/%s: API error %s; retry in %.0fs", key[0], key[1], key[2], err, delay
@@ -490,6 +541,8 @@ class Controller:
                 status={}, ready=False, reason=err.reason, message=str(err), requeue_after=err.delay
             )
         except ApiError as err:
+            if err.namespace_terminating:
+                raise  # process() stops reconciling in that namespace
             if err.invalid or err.status in (400, 403):
                 # The API server refused what we rendered (or RBAC forbids it): retrying at
                 # full speed won't help; report it and retry slowly.

@@ -106,8 +106,10 @@ class DataPlatformReconciler:
             connect_secrets=gather_connect_secrets(ctx, owner)
             if spec.connect.mode == "managed"
             else None,
+            # Only a managed Prometheus loads rule files; reading every member otherwise
+            # would make the platform depend on (and re-render for) each of them.
             alert_rules=ctx.services["alerts"].platform_rule_files(ctx, body, spec)
-            if "alerts" in ctx.services
+            if "alerts" in ctx.services and spec.monitoring.mode == "managed"
             else None,
             extra_scrape_configs=tuple(ctx.settings.extra.get("scrape_configs", ())),
         )

@@ -16,9 +16,8 @@ from functools import cache
 from typing import Any
 
 import jinja2
-import yaml
 
-from .. import __version__
+from .. import __version__, yamlio
 from ..constants import (
     ANNOTATION_CONFIG_HASH,
     API_VERSION,
@@ -193,7 +192,7 @@ def _env() -> jinja2.Environment:
 def template(template_name: str, /, **context: Any) -> list[Obj]:
     """Render a YAML manifest template (may hold several documents) into objects."""
     text = _env().get_template(template_name).render(**context)
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    return [doc for doc in yamlio.load_all(text) if doc]
 
 
 def text_template(template_name: str, /, **context: Any) -> str:

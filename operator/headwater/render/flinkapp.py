@@ -23,8 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
+from .. import yamlio
 from ..api.streamjob import FlinkJobSpec, StreamJobSpec
 from .common import Obj, Owner, finalize, stable_hash
 
@@ -222,8 +221,8 @@ def render_submission(spec: StreamJobSpec, owner: Owner, facts: FlinkFacts) -> O
     if flink.jar is not None:
         job["jar"] = flink.jar.wire()
     data = {
-        "job.yaml": yaml.safe_dump({k: v for k, v in job.items() if v is not None}, sort_keys=True),
-        "flink-conf.yaml": yaml.safe_dump(dict(sorted(plan.config.items())), sort_keys=True),
+        "job.yaml": yamlio.dump({k: v for k, v in job.items() if v is not None}),
+        "flink-conf.yaml": yamlio.dump(dict(sorted(plan.config.items()))),
     }
     if plan.kind == "sql":
         setup, job_statement = plan.statements()

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from .. import yamlio
 from ..api.dataplatform import DataPlatformSpec
 from ..constants import (
     FLINK_METRICS_PORT,
@@ -416,7 +417,7 @@ def render_flink(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": n.flink_config},
-        "data": {"config.yaml": yaml.safe_dump(dict(sorted(conf.items())), sort_keys=True)},
+        "data": {"config.yaml": yamlio.dump(dict(sorted(conf.items())))},
     }
     common = _common(owner, "flink")
     common["container_security"] = container_security_context(read_only_root=False)
@@ -850,7 +851,7 @@ def render_prometheus(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": n.prometheus_config},
-        "data": {"prometheus.yml": yaml.safe_dump(prom_config, sort_keys=False)},
+        "data": {"prometheus.yml": yamlio.dump(prom_config, sort_keys=False)},
     }
     objs = template(
         "prometheus.yaml.j2",
@@ -871,7 +872,7 @@ def render_prometheus(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext
                 "kind": "ConfigMap",
                 "metadata": {"name": n.prometheus_rules},
                 "data": {
-                    name: yaml.safe_dump(groups, sort_keys=False)
+                    name: yamlio.dump(groups, sort_keys=False)
                     for name, groups in sorted(ctx.alert_rules.items())
                 },
             }
