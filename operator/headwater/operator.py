@@ -21,6 +21,7 @@ import kopf
 from .api import KINDS
 from .constants import FINALIZER, GROUP, VERSION
 from .dataplane import endpoints
+from .kube.cache import is_glob
 from .kube.client import Credentials, Kube
 from .metrics import Metrics, operator_scrape_configs, serve
 from .reconcile.base import Controller, Settings
@@ -122,6 +123,8 @@ def _register() -> None:
             if ctl is None:
                 return
             await ctl.started.wait()
+            if not ctl.cache.watches(body.get("metadata", {}).get("namespace", "")):
+                return  # cluster-wide watch for namespace globs (see run())
             ctl.observe(copy.deepcopy(dict(body)), str(event.get("type") or ""))
 
 
@@ -141,10 +144,16 @@ def run(
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if namespaces:
         os.environ["HEADWATER_NAMESPACES"] = ",".join(namespaces)
+    # With a glob Kopf would watch Namespaces and stop watching one as soon as its deletion
+    # starts (kopf._core.reactor.observation.is_deleted) -- before the namespace controller
+    # deletes our CRs, so their finalizers would never run and the namespace would hang in
+    # Terminating. Watch cluster-wide instead and filter in the handler (the chart grants a
+    # ClusterRole for globs anyway); exact names keep their per-namespace watches.
+    globs = any(is_glob(n) for n in namespaces or [])
     asyncio.run(
         kopf.operator(
-            clusterwide=not namespaces,
-            namespaces=namespaces or [],
+            clusterwide=not namespaces or globs,
+            namespaces=[] if globs else namespaces or [],
             liveness_endpoint=liveness,
         )
     )

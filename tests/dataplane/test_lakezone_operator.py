@@ -516,3 +516,24 @@ def test_store_outage_degrades_and_recovers(lake: LakeEnv, dedicated_minio: Dedi
     reasons = [e["reason"] for e in lake.events(ns, "flaky")]
     assert "ObjectStoreUnavailable" in reasons and reasons.count("Ready") >= 2
     lake.delete_zone(ns, "flaky")
+
+
+def test_deleting_the_namespace_deletes_the_bucket(lake: LakeEnv, buckets: list[str]) -> None:
+    """The namespace controller deletes the DataPlatform and the credentials Secret before
+    the zone its finalizer holds; deletionPolicy Delete must still empty and remove the
+    bucket, and the namespace must not hang in Terminating."""
+    ns = lake.namespace("nsdelete")
+    lake.external_platform(ns, lake.minio)
+    bucket = unique_bucket("nsdel")
+    buckets.append(bucket)
+    lake.zone(ns, "tmp", tier="bronze", bucket=bucket, deletionPolicy="Delete")
+    lake.wait_ready(ns, "tmp")
+    c = lake.minio.client()
+    _put(c, bucket, "a/0.json")
+    lake.kubectl.run("delete", "namespace", ns, "--wait=false")
+    wait_for(
+        lambda: lake.kubectl.get("namespace", ns) is None,
+        120,
+        what=f"namespace {ns} deleted\n{lake.operator.tail()}",
+    )
+    assert not c.bucket_exists(bucket), f"bucket left behind\n{lake.operator.tail()}"

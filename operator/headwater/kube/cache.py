@@ -187,7 +187,7 @@ class Informer:
         self._emit(kind or "MODIFIED", obj)
 
 
-def _is_glob(pattern: str) -> bool:
+def is_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
 
 
@@ -214,7 +214,7 @@ class ClusterCache:
         patterns = list(namespaces or [])
         # Exact names get one informer each; any glob (`team-*`, like Kopf's --namespace)
         # means one cluster-wide informer per kind, filtered here.
-        self.patterns = patterns if any(_is_glob(p) for p in patterns) else []
+        self.patterns = patterns if any(is_glob(p) for p in patterns) else []
         self.namespaces: list[str | None] = (
             [None] if not patterns or self.patterns else list(patterns)
         )

@@ -123,6 +123,7 @@ class Reconciler(Protocol):
 # How long a namespace whose deletion refused a create is left alone before trying again.
 TERMINATING_RECHECK_SECONDS = 60.0
 
+
 @dataclass
 class Settings:
     """Operator tuning; see README "Scaling"."""
@@ -678,7 +679,7 @@ class Controller:
             )
         if outcome.finalized:
             finalizers = [f for f in meta.get("finalizers") or [] if f != FINALIZER]
-            with contextlib.suppress(ApiError):
+            try:
                 await self.kube.patch(
                     API_VERSION,
                     key[0],
@@ -691,7 +692,17 @@ class Controller:
                         }
                     },
                 )
+            except ApiError as err:
+                if not err.conflict:
+                    raise  # a 404 means it is gone; others back off in process()
+                # Our copy is older than the object (a status write raced the deletion).
+                # Nothing else would wake this key: the object will not change again.
+                self._backoff(key)
+                return "deleting"
             for ev_type, reason, message in outcome.events:
+                if ev_type == "Warning":
+                    # In a namespace being deleted the Event is refused; keep it in the log.
+                    log.warning("%s %s/%s: %s: %s", key[0], key[1], key[2], reason, message)
                 await self.ctx.events.emit(body, ev_type, reason, message)
             return "finalized"
         await self._finish(key, body, rec, outcome)

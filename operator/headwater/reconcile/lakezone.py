@@ -282,6 +282,10 @@ class LakeZoneReconciler:
         # The resync is also how often drift of bucket settings and access is detected.
         self.resync_seconds = resync_seconds or float(os.environ.get(RESYNC_ENV, DEFAULT_RESYNC))
         self.clock = clock
+        # The object store each zone last reached, by uid. Deleting a namespace removes the
+        # DataPlatform and the credentials Secret before the zones (whose finalizer holds
+        # them): the clean-up then uses what the zone last used instead of orphaning it.
+        self._last_target: dict[str, Target] = {}
 
     def needs_finalizer(self, body: Obj) -> bool:
         """Buckets, MinIO users and policies live outside Kubernetes, but only a zone that
@@ -318,6 +322,7 @@ class LakeZoneReconciler:
                 requeue_after=err.requeue_after,
             )
         status["endpoint"] = target.endpoint
+        self._last_target[owner.uid] = target
         if FINALIZER not in (body["metadata"].get("finalizers") or []):
             # First contact: record the store (which makes needs_finalizer true) and come
             # straight back, so the finalizer exists before anything is created on it.
@@ -525,6 +530,12 @@ class LakeZoneReconciler:
     # --- deletion -------------------------------------------------------------------------------
 
     async def finalize(self, body: Obj, ctx: Context) -> Outcome:
+        outcome = await self._finalize(body, ctx)
+        if outcome.finalized:
+            self._last_target.pop(Owner.from_body(body).uid, None)
+        return outcome
+
+    async def _finalize(self, body: Obj, ctx: Context) -> Outcome:
         owner = Owner.from_body(body)
         lake_metrics = LakeMetrics.of(ctx.services.get("metrics"))
         if lake_metrics is not None:
@@ -536,11 +547,21 @@ class LakeZoneReconciler:
         try:
             target = resolve_target(ctx, owner, spec)
         except NotReady as err:
-            return _done(
-                "Warning",
-                Reason.CLEANUP_INCOMPLETE,
-                f"{err}; bucket {spec.bucket} and any access granted were left as they are",
+            remembered = self._last_target.get(owner.uid)
+            if remembered is None:  # e.g. the operator restarted after the platform went
+                return _done(
+                    "Warning",
+                    Reason.CLEANUP_INCOMPLETE,
+                    f"{err}; bucket {spec.bucket} and any access granted were left as they are",
+                )
+            log.info(
+                "LakeZone %s/%s: %s; cleaning up on %s as last reconciled",
+                owner.namespace,
+                owner.name,
+                err,
+                remembered.endpoint,
             )
+            target = remembered
         store = self._factory(ctx).get(target.conn)
         elapsed = self._elapsed(body)
         try:
