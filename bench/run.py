@@ -276,9 +276,7 @@ def ready(obj: dict[str, Any]) -> bool:
     )
 
 
-async def count_ready(
-    kube: Kube, kinds: set[str], run_id: str
-) -> tuple[int, int, dict[str, int]]:
+async def count_ready(kube: Kube, kinds: set[str], run_id: str) -> tuple[int, int, dict[str, int]]:
     total = done = 0
     reasons: dict[str, int] = {}
     for kind in kinds:
@@ -338,8 +336,9 @@ async def versions(kube: Kube, namespaces: list[str], kinds: set[str]) -> dict[s
 REQ_RE = re.compile(r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$")
 
 
-async def apiserver_requests(kube: Kube) -> dict[str, float]:
-    """Mutating + read requests on our CRDs and child kinds, by verb (watches excluded)."""
+async def apiserver_requests(kube: Kube, detail: bool = False) -> dict[str, float]:
+    """Requests the API server counted (watches excluded): on our CRDs and child kinds by
+    verb, or with `detail` on every resource by "VERB resource[/subresource]"."""
     session = kube._get_session()
     async with session.get(kube.creds.server + "/metrics", headers=kube._headers()) as resp:
         text = await resp.text()
@@ -351,9 +350,29 @@ async def apiserver_requests(kube: Kube) -> dict[str, float]:
         labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
         if labels.get("verb") in ("WATCH", "CONNECT"):
             continue
-        if labels.get("resource") in CHILD_RESOURCES or labels.get("group") == "headwater.dev":
+        if detail:
+            sub = labels.get("subresource")
+            key = f"{labels.get('verb')} {labels.get('resource')}" + (f"/{sub}" if sub else "")
+            out[key] = out.get(key, 0) + float(m.group(2))
+        elif labels.get("resource") in CHILD_RESOURCES or labels.get("group") == "headwater.dev":
             out[labels["verb"]] = out.get(labels["verb"], 0) + float(m.group(2))
     return out
+
+
+def req_delta(after: dict[str, float], before: dict[str, float], top: int = 25) -> dict[str, float]:
+    d = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
+    return dict(sorted(d.items(), key=lambda kv: -kv[1])[:top])
+
+
+async def workloads_ready(kube: Kube, namespaces: list[str]) -> bool:
+    for ns in namespaces:
+        for kind in ("StatefulSet", "Deployment"):
+            items, _ = await kube.list("apps/v1", kind, ns)
+            for o in items:
+                want = (o.get("spec") or {}).get("replicas", 1)
+                if (o.get("status") or {}).get("readyReplicas", 0) < want:
+                    return False
+    return True
 
 
 def rss_mb(pid: int) -> float:
@@ -434,7 +453,17 @@ async def measure(
                 children.append(obj)
         await ensure_namespaces(kube, base_ns)
         result["children"] = len(children)
+        req0 = await apiserver_requests(kube, detail=True)
+        t0 = time.perf_counter()
         result["baseline_apply_seconds"] = await apply_all(kube, children, args.concurrency)
+        # Not a target, for perspective: when the cluster has made those workloads Ready
+        # (kube-controller-manager, scheduler and kwok at work), as convergence must wait.
+        while time.perf_counter() - t0 < args.timeout and not await workloads_ready(kube, base_ns):  # noqa: ASYNC110 - polling the API
+            await asyncio.sleep(1.0)
+        result["baseline_workloads_ready_seconds"] = time.perf_counter() - t0
+        result["baseline_apiserver_requests"] = req_delta(
+            await apiserver_requests(kube, detail=True), req0
+        )
         log(
             f"N={len(crs)}: baseline applied {len(children)} children in {result['baseline_apply_seconds']:.1f}s"
         )
@@ -457,6 +486,7 @@ async def measure(
             },
         )
         op.start()
+        req0 = await apiserver_requests(kube, detail=True)
         started = time.perf_counter()
         await apply_all(kube, crs, args.concurrency)
         result["create_seconds"] = time.perf_counter() - started
@@ -480,6 +510,9 @@ async def measure(
         )
         log(f"N={len(crs)}: converged {timeline[-1][1]}/{len(crs)} in {timeline[-1][0]:.1f}s")
         result["converge_operator_requests"] = op_requests(op)
+        result["converge_apiserver_requests"] = req_delta(
+            await apiserver_requests(kube, detail=True), req0
+        )
         result["converge_operator_cpu_seconds"] = cpu_seconds(op)
 
         # 3. steady state
@@ -587,7 +620,9 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         by_n.setdefault(r["n"], []).append(r)
     keys = [
         "baseline_apply_seconds",
+        "baseline_workloads_ready_seconds",
         "converge_seconds",
+        "converge_operator_cpu_seconds",
         "converge_ratio",
         "steady_rv_changes",
         "requests_per_cr_per_resync",
@@ -690,8 +725,8 @@ def write_report(out: Path, runs: list[dict[str, Any]], args: argparse.Namespace
         )
     lines += [
         "",
-        "| N | children | baseline SSA s | converge s | ratio | RSS MB | change p50/p95 s | restart s | steady rv changes | req/CR/resync |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| N | children | baseline SSA s | baseline workloads Ready s | converge s | ratio | operator CPU s | RSS MB | change p50/p95 s | restart s | steady rv changes | req/CR/resync |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
 
@@ -700,10 +735,24 @@ def write_report(out: Path, runs: list[dict[str, Any]], args: argparse.Namespace
             return "n/a" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
 
         lines.append(
-            f"| {s['n']} | {s['children']} | {f('baseline_apply_seconds')} | {f('converge_seconds')} | "
-            f"{f('converge_ratio')} | {f('rss_mb')} | {f('spec_change_p50_seconds')}/{f('spec_change_p95_seconds')} | "
+            f"| {s['n']} | {s['children']} | {f('baseline_apply_seconds')} | "
+            f"{f('baseline_workloads_ready_seconds')} | {f('converge_seconds')} | "
+            f"{f('converge_ratio')} | {f('converge_operator_cpu_seconds')} | {f('rss_mb')} | {f('spec_change_p50_seconds')}/{f('spec_change_p95_seconds')} | "
             f"{f('restart_first_reconcile_seconds')} | {f('steady_rv_changes')} | {f('requests_per_cr_per_resync')} |"
         )
+    biggest = max(runs, key=lambda r: r["n"])
+    if biggest.get("converge_apiserver_requests"):
+        lines += [
+            "",
+            f"API server requests (watches excluded) at N={biggest['n']}, one run:",
+            "",
+            "| request | baseline (apply + workloads Ready) | convergence |",
+            "|---|---|---|",
+        ]
+        base = biggest.get("baseline_apiserver_requests") or {}
+        conv = biggest["converge_apiserver_requests"]
+        for key in sorted(set(base) | set(conv), key=lambda k: -conv.get(k, 0))[:20]:
+            lines.append(f"| {key} | {base.get(key, 0):.0f} | {conv.get(key, 0):.0f} |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     try:
         import matplotlib

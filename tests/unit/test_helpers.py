@@ -355,3 +355,55 @@ def test_a_terminating_namespace_is_left_alone_until_recreated() -> None:
         ctl.executor.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_events_for_failures_and_ready_not_for_first_waiting() -> None:
+    """Every new resource waits first (ReferenceNotReady, Progressing): no Warning for
+    that. Ready gets a Normal Event; a Ready resource degrading, or a failure, a Warning."""
+    from headwater.reconcile.base import Controller, Outcome, Settings
+
+    posted: list[tuple[str, str]] = []
+
+    class Kube:
+        rv = 1
+
+        async def patch(
+            self, api_version: str, kind: str, ns: str, name: str, body: Any, **_: Any
+        ) -> Any:
+            self.rv += 1
+            meta = {"name": name, "namespace": ns, "generation": 1, "resourceVersion": str(self.rv)}
+            return {"kind": kind, "metadata": meta, **body}
+
+        async def create(self, obj: Any) -> Any:
+            posted.append((obj["type"], obj["reason"]))
+            return obj
+
+    class Rec:
+        kind, resync_seconds = "CdcConnector", 300.0
+        outcomes = [
+            Outcome(status={}, ready=False, reason="ReferenceNotReady", requeue_after=5),
+            Outcome(status={}, ready=True, reason="Ready"),
+            Outcome(status={}, ready=False, reason="ReferenceNotReady", requeue_after=5),
+            Outcome(status={}, ready=False, reason="ConnectorFailed", requeue_after=5),
+        ]
+
+        def needs_finalizer(self, body: Any) -> bool:
+            return False
+
+        async def reconcile(self, body: Any, ctx: Any) -> Outcome:
+            return self.outcomes.pop(0)
+
+    async def scenario() -> None:
+        ctl = Controller(Kube(), [Rec()], Settings(workers=1))  # type: ignore[arg-type]
+        meta = {"name": "c", "namespace": "ns", "generation": 1, "resourceVersion": "1"}
+        ctl.observe({"kind": "CdcConnector", "metadata": meta})
+        for _ in range(4):
+            await ctl.process(("CdcConnector", "ns", "c"))
+        ctl.executor.shutdown()
+
+    asyncio.run(scenario())
+    assert posted == [
+        ("Normal", "Ready"),
+        ("Warning", "ReferenceNotReady"),
+        ("Warning", "ConnectorFailed"),
+    ]
