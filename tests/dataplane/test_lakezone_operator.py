@@ -262,13 +262,20 @@ def test_retain_keeps_bucket_and_data_and_revokes_access(lake: LakeEnv, buckets:
     assert "deletionPolicy Retain" in events["BucketRetained"]
 
 
-def test_delete_removes_objects_and_bucket(lake: LakeEnv, buckets: list[str]) -> None:
-    ns = lake.namespace("delete")
+def _ready_zone_to_delete(lake: LakeEnv, buckets: list[str], stem: str) -> tuple[str, str]:
+    """A namespace with an external-MinIO platform and a Ready zone `tmp` whose
+    deletionPolicy is Delete; returns (namespace, bucket)."""
+    ns = lake.namespace(stem)
     lake.external_platform(ns, lake.minio)
-    bucket = unique_bucket("delete")
+    bucket = unique_bucket(stem[:8])
     buckets.append(bucket)
     lake.zone(ns, "tmp", tier="bronze", bucket=bucket, deletionPolicy="Delete")
     lake.wait_ready(ns, "tmp")
+    return ns, bucket
+
+
+def test_delete_removes_objects_and_bucket(lake: LakeEnv, buckets: list[str]) -> None:
+    ns, bucket = _ready_zone_to_delete(lake, buckets, "delete")
     c = lake.minio.client()
     for i in range(3):
         _put(c, bucket, f"a/{i}.json")
@@ -522,12 +529,7 @@ def test_deleting_the_namespace_deletes_the_bucket(lake: LakeEnv, buckets: list[
     """The namespace controller deletes the DataPlatform and the credentials Secret before
     the zone its finalizer holds; deletionPolicy Delete must still empty and remove the
     bucket, and the namespace must not hang in Terminating."""
-    ns = lake.namespace("nsdelete")
-    lake.external_platform(ns, lake.minio)
-    bucket = unique_bucket("nsdel")
-    buckets.append(bucket)
-    lake.zone(ns, "tmp", tier="bronze", bucket=bucket, deletionPolicy="Delete")
-    lake.wait_ready(ns, "tmp")
+    ns, bucket = _ready_zone_to_delete(lake, buckets, "nsdelete")
     c = lake.minio.client()
     _put(c, bucket, "a/0.json")
     lake.kubectl.run("delete", "namespace", ns, "--wait=false")

@@ -292,6 +292,27 @@ def test_status_with_none_values_is_written_once() -> None:
     assert asyncio.run(scenario()) == 1
 
 
+class _StatusKube:
+    """Answers status patches like the API server (a new resourceVersion each time) and
+    records what is created (Events)."""
+
+    def __init__(self) -> None:
+        self.patches = 0
+        self.created: list[Any] = []
+
+    async def patch(
+        self, api_version: str, kind: str, ns: str, name: str, body: Any, **_: Any
+    ) -> Any:
+        self.patches += 1
+        rv = str(1 + self.patches)
+        meta = {"name": name, "namespace": ns, "generation": 1, "resourceVersion": rv}
+        return {"kind": kind, "metadata": meta, **body}
+
+    async def create(self, obj: Any) -> Any:
+        self.created.append(obj)
+        return obj
+
+
 def test_a_terminating_namespace_is_left_alone_until_recreated() -> None:
     """A create refused with "being terminated" stops reconciles in that namespace (no
     status write, no backoff storm); a CR created later lives in a new namespace of the
@@ -306,16 +327,6 @@ def test_a_terminating_namespace_is_left_alone_until_recreated() -> None:
         "ns because it is being terminated",
         {"details": {"causes": [{"reason": "NamespaceTerminating"}]}},
     )
-
-    class Kube:
-        patches = 0
-
-        async def patch(
-            self, api_version: str, kind: str, ns: str, name: str, body: Any, **_: Any
-        ) -> Any:
-            self.patches += 1
-            meta = {"name": name, "namespace": ns, "generation": 1, "resourceVersion": "2"}
-            return {"kind": kind, "metadata": meta, **body}
 
     class Rec:
         kind, resync_seconds = "DataPlatform", 300.0
@@ -336,7 +347,7 @@ def test_a_terminating_namespace_is_left_alone_until_recreated() -> None:
         return {"kind": "DataPlatform", "metadata": {**meta, "creationTimestamp": created}}
 
     async def scenario() -> None:
-        rec, kube = Rec(), Kube()
+        rec, kube = Rec(), _StatusKube()
         ctl = Controller(kube, [rec], Settings(workers=1))  # type: ignore[arg-type]
         ctl.observe(body("p", "2020-01-01T00:00:00Z"))
         await ctl.process(("DataPlatform", "ns", "p"))
@@ -362,21 +373,7 @@ def test_events_for_failures_and_ready_not_for_first_waiting() -> None:
     that. Ready gets a Normal Event; a Ready resource degrading, or a failure, a Warning."""
     from headwater.reconcile.base import Controller, Outcome, Settings
 
-    posted: list[tuple[str, str]] = []
-
-    class Kube:
-        rv = 1
-
-        async def patch(
-            self, api_version: str, kind: str, ns: str, name: str, body: Any, **_: Any
-        ) -> Any:
-            self.rv += 1
-            meta = {"name": name, "namespace": ns, "generation": 1, "resourceVersion": str(self.rv)}
-            return {"kind": kind, "metadata": meta, **body}
-
-        async def create(self, obj: Any) -> Any:
-            posted.append((obj["type"], obj["reason"]))
-            return obj
+    kube = _StatusKube()
 
     class Rec:
         kind, resync_seconds = "CdcConnector", 300.0
@@ -394,7 +391,7 @@ def test_events_for_failures_and_ready_not_for_first_waiting() -> None:
             return self.outcomes.pop(0)
 
     async def scenario() -> None:
-        ctl = Controller(Kube(), [Rec()], Settings(workers=1))  # type: ignore[arg-type]
+        ctl = Controller(kube, [Rec()], Settings(workers=1))  # type: ignore[arg-type]
         meta = {"name": "c", "namespace": "ns", "generation": 1, "resourceVersion": "1"}
         ctl.observe({"kind": "CdcConnector", "metadata": meta})
         for _ in range(4):
@@ -402,7 +399,7 @@ def test_events_for_failures_and_ready_not_for_first_waiting() -> None:
         ctl.executor.shutdown()
 
     asyncio.run(scenario())
-    assert posted == [
+    assert [(e["type"], e["reason"]) for e in kube.created] == [
         ("Normal", "Ready"),
         ("Warning", "ReferenceNotReady"),
         ("Warning", "ConnectorFailed"),
