@@ -428,8 +428,8 @@ def test_namespace_deletion_is_not_fought(
 ) -> None:
     """Deleting a namespace makes the namespace controller delete the children one by one;
     each deletion wakes the platform, and re-creating the missing children is refused
-    ("being terminated"). The operator must notice and leave the namespace alone, not
-    re-render and re-apply on every event. Own operator, so only this namespace counts."""
+    ("being terminated"). The namespace must go, without a storm of writes. Own operator,
+    so only this namespace counts."""
     ns = f"{SESSION_PREFIX}x-nsdel-{uuid.uuid4().hex[:6]}"
     kubectl.run("create", "namespace", ns)
     op = OperatorProcess(kubeconfig, tmp_path, namespaces=[ns])
@@ -445,11 +445,11 @@ def test_namespace_deletion_is_not_fought(
         after = _api_requests(op)
         writes = sum(after.get(v, 0) - before.get(v, 0) for v in ("PATCH", "POST", "PUT"))
         print(f"{writes:.0f} writes while the namespace was deleted")
-        # The first refused re-create makes the operator stop reconciling there.
-        assert f"namespace {ns} is being deleted" in op.logs(), op.tail()
-        # Writes to objects that still exist are accepted until they go; a storm would be
-        # every child deletion re-applying every platform (measured: ~30 with the check,
-        # ~75 without, for three platforms).
+        # Whether a re-create gets refused at all depends on the order in which the
+        # namespace controller deletes resource types (a Go map: random), so the skip itself
+        # is proven by the unit test; here: the deletion finishes (the delete above waits)
+        # and there is no storm -- writes to objects that still exist are accepted until they
+        # go (measured: 20-30 with the check, ~75 without, for three platforms).
         assert writes <= 100, f"{writes:.0f} writes while the namespace was deleted"
     finally:
         op.stop()
