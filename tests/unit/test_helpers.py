@@ -404,3 +404,48 @@ def test_events_for_failures_and_ready_not_for_first_waiting() -> None:
         ("Warning", "ReferenceNotReady"),
         ("Warning", "ConnectorFailed"),
     ]
+
+
+def test_a_lost_race_on_finalizer_removal_is_retried() -> None:
+    """The finalizer is removed with a resourceVersion precondition; when a status write
+    raced the deletion the API server answers 409. That must schedule another try (the
+    object will not change again, so no watch event would), not count as finalized."""
+    from headwater.constants import FINALIZER
+    from headwater.kube.client import ApiError
+    from headwater.reconcile.base import Controller, Outcome, Settings
+
+    class Kube(_StatusKube):
+        async def patch(self, *args: Any, **kwargs: Any) -> Any:
+            if self.patches == 0:
+                self.patches += 1
+                raise ApiError(409, "Conflict", "the object has been modified")
+            return await super().patch(*args, **kwargs)
+
+    class Rec:
+        kind, resync_seconds = "LakeZone", 300.0
+
+        def needs_finalizer(self, body: Any) -> bool:
+            return True
+
+        async def finalize(self, body: Any, ctx: Any) -> Outcome:
+            return Outcome(status={}, ready=False, reason="Deleting", finalized=True)
+
+    async def scenario() -> None:
+        kube = Kube()
+        ctl = Controller(kube, [Rec()], Settings(workers=1))  # type: ignore[arg-type]
+        meta = {
+            "name": "z",
+            "namespace": "ns",
+            "generation": 1,
+            "resourceVersion": "1",
+            "deletionTimestamp": "2026-01-01T00:00:00Z",
+            "finalizers": [FINALIZER],
+        }
+        ctl.observe({"kind": "LakeZone", "metadata": meta})
+        await ctl.process(("LakeZone", "ns", "z"))
+        assert ctl.queue.scheduled == 1, "a refused finalizer removal was not retried"
+        await ctl.process(("LakeZone", "ns", "z"))
+        assert kube.patches == 2
+        ctl.executor.shutdown()
+
+    asyncio.run(scenario())
