@@ -173,28 +173,33 @@ def test_endpoint_overrides() -> None:
     assert resolve_hostport("m.ns.svc:9000", o) == "127.0.0.1:59000"
 
 
+class _StatusKube:
+    """Answers patches like the API server (a new resourceVersion each time; a None in a
+    merge patch deletes the key) and records what is created (Events)."""
+
+    def __init__(self) -> None:
+        self.patches = 0
+        self.created: list[Any] = []
+
+    async def patch(
+        self, api_version: str, kind: str, ns: str, name: str, body: Any, **_: Any
+    ) -> Any:
+        self.patches += 1
+        if "status" in body:
+            body = {**body, "status": {k: v for k, v in body["status"].items() if v is not None}}
+        rv = str(1 + self.patches)
+        meta = {"name": name, "namespace": ns, "generation": 1, "resourceVersion": rv}
+        return {"kind": kind, "metadata": meta, **body}
+
+    async def create(self, obj: Any) -> Any:
+        self.created.append(obj)
+        return obj
+
+
 def test_dependents_are_enqueued_when_our_own_status_write_makes_a_cr_ready() -> None:
     """A reconcile that reads another CR depends on it; when the controller's own status
     write turns that CR Ready, the reader is enqueued at once (not at its next retry)."""
     from headwater.reconcile.base import Controller, Outcome, Settings
-
-    class Kube:
-        async def patch(
-            self, api_version: str, kind: str, ns: str, name: str, body: Any, **_: Any
-        ) -> Any:
-            return {
-                "kind": kind,
-                "metadata": {
-                    "name": name,
-                    "namespace": ns,
-                    "generation": 1,
-                    "resourceVersion": "9",
-                },
-                **body,
-            }
-
-        async def create(self, obj: Any) -> Any:
-            return obj
 
     class Platform:
         kind, resync_seconds = "DataPlatform", 300.0
@@ -219,7 +224,7 @@ def test_dependents_are_enqueued_when_our_own_status_write_makes_a_cr_ready() ->
         }
 
     async def scenario() -> None:
-        ctl = Controller(Kube(), [Platform(), Zone()], Settings(workers=1))  # type: ignore[arg-type]
+        ctl = Controller(_StatusKube(), [Platform(), Zone()], Settings(workers=1))  # type: ignore[arg-type]
         ctl.observe(body("DataPlatform", "p"))
         ctl.observe(body("LakeZone", "z"))
         await ctl.process(("LakeZone", "ns", "z"))
@@ -238,29 +243,6 @@ def test_status_with_none_values_is_written_once() -> None:
     every pass (the API server turns those into no-ops, but they are still requests)."""
     from headwater.reconcile.base import Controller, Outcome, Settings
 
-    class Kube:
-        def __init__(self) -> None:
-            self.patches = 0
-
-        async def patch(
-            self, api_version: str, kind: str, ns: str, name: str, body: Any, **_: Any
-        ) -> Any:
-            self.patches += 1
-            status = {k: v for k, v in body["status"].items() if v is not None}
-            return {
-                "kind": kind,
-                "metadata": {
-                    "name": name,
-                    "namespace": ns,
-                    "generation": 1,
-                    "resourceVersion": str(10 + self.patches),
-                },
-                "status": status,
-            }
-
-        async def create(self, obj: Any) -> Any:
-            return obj
-
     class Rec:
         kind, resync_seconds = "LakeZone", 300.0
 
@@ -271,7 +253,7 @@ def test_status_with_none_values_is_written_once() -> None:
             return Outcome(status={"bucket": "b", "objectLock": None}, ready=True, reason="Ready")
 
     async def scenario() -> int:
-        kube = Kube()
+        kube = _StatusKube()
         ctl = Controller(kube, [Rec()], Settings(workers=1))  # type: ignore[arg-type]
         ctl.observe(
             {
@@ -290,27 +272,6 @@ def test_status_with_none_values_is_written_once() -> None:
         return kube.patches
 
     assert asyncio.run(scenario()) == 1
-
-
-class _StatusKube:
-    """Answers status patches like the API server (a new resourceVersion each time) and
-    records what is created (Events)."""
-
-    def __init__(self) -> None:
-        self.patches = 0
-        self.created: list[Any] = []
-
-    async def patch(
-        self, api_version: str, kind: str, ns: str, name: str, body: Any, **_: Any
-    ) -> Any:
-        self.patches += 1
-        rv = str(1 + self.patches)
-        meta = {"name": name, "namespace": ns, "generation": 1, "resourceVersion": rv}
-        return {"kind": kind, "metadata": meta, **body}
-
-    async def create(self, obj: Any) -> Any:
-        self.created.append(obj)
-        return obj
 
 
 def test_a_terminating_namespace_is_left_alone_until_recreated() -> None:

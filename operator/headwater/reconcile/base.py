@@ -14,7 +14,6 @@ import base64
 import contextlib
 import contextvars
 import copy
-import datetime as dt
 import logging
 import random
 import time
@@ -383,12 +382,8 @@ class Controller:
     def _namespace_recreated(self, namespace: str, body: Obj) -> None:
         """A terminating namespace accepts no new objects: a CR created after the mark lives
         in a new namespace of the same name."""
-        created = body["metadata"].get("creationTimestamp")
-        try:
-            when = dt.datetime.fromisoformat(str(created).replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return
-        if when > self._terminating[namespace]:
+        created = conditions.parse_time(body["metadata"].get("creationTimestamp"))
+        if created is not None and created.timestamp() > self._terminating[namespace]:
             del self._terminating[namespace]
 
     def _set_refs(self, key: Key, refs: Iterable[tuple[str, str, str]]) -> None:
