@@ -713,7 +713,7 @@ class Controller:
             for ev_type, reason, message in outcome.events:
                 if ev_type == "Warning":
                     # In a namespace being deleted the Event is refused; keep it in the log.
-                    log.warning("%s %s/%s: %s: %s", key[0], key[1], key[2], reason, message)
+                    log.warning("%s %s/%s: %s: %s", *key, reason, scrub(message))
                 await self.ctx.events.emit(body, ev_type, reason, message)
             return "finalized"
         await self._finish(key, body, rec, outcome)
