@@ -52,7 +52,10 @@ def ns(kubectl: Kubectl) -> Iterator[str]:
     name = f"{PREFIX}-alerts-{secrets.token_hex(3)}"
     kubectl.run("create", "namespace", name)
     yield name
-    kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+    # Torn down before the module's operator stops, so the CRs' finalizers still run; with
+    # --wait=false the namespace stayed Terminating for good (no operator left to finalize).
+    proc = kubectl.run("delete", "namespace", name, "--timeout=90s", check=False)
+    assert proc.returncode == 0 or "NotFound" in proc.stderr, proc.stderr
 
 
 def monitoring_served(kubectl: Kubectl) -> bool:
