@@ -49,9 +49,15 @@ def gather_connect_secrets(ctx: Context, owner: Owner) -> dict[str, str]:
 class DataPlatformReconciler:
     kind = "DataPlatform"
 
-    def __init__(self, resync_seconds: float = 300.0, probe_external: bool = True):
+    def __init__(
+        self,
+        resync_seconds: float = 300.0,
+        probe_external: bool = True,
+        probes: probe.ProbeCache | None = None,
+    ):
         self.resync_seconds = resync_seconds
         self.probe_external = probe_external
+        self.probes = probes or probe.ProbeCache()
 
     def needs_finalizer(self, body: Obj) -> bool:
         return False  # children are garbage-collected through owner references
@@ -213,28 +219,29 @@ class DataPlatformReconciler:
         def url(value: str) -> str:
             return resolve_url(value, overrides)
 
+        call: tuple[Any, ...]
         if name == "kafka" and spec.kafka.external:
             servers = [
                 resolve_hostport(s, overrides) for s in spec.kafka.external.bootstrap_servers
             ]
-            return await ctx.blocking(probe.tcp, servers, timeout)
-        if name == "connect" and spec.connect.external:
-            return await ctx.blocking(probe.http, url(spec.connect.external.url), "/", timeout)
-        if name == "flink" and spec.flink.external:
-            return await ctx.blocking(
-                probe.http, url(spec.flink.external.rest_url), "/config", timeout
-            )
-        if name == "objectStore" and spec.object_store.external:
+            call = (probe.tcp, servers, timeout)
+        elif name == "connect" and spec.connect.external:
+            call = (probe.http, url(spec.connect.external.url), "/", timeout)
+        elif name == "flink" and spec.flink.external:
+            call = (probe.http, url(spec.flink.external.rest_url), "/config", timeout)
+        elif name == "objectStore" and spec.object_store.external:
             ext = spec.object_store.external
-            return await ctx.blocking(
+            call = (
                 probe.http,
                 url(ext.endpoint),
                 "/minio/health/live" if ext.kind == "minio" else "/",
                 timeout,
                 not ext.tls.insecure_skip_verify,
             )
-        if name == "monitoring" and spec.monitoring.external:
-            return await ctx.blocking(
-                probe.http, url(spec.monitoring.external.url), "/-/ready", timeout
-            )
-        return None  # spark external: nothing to probe without submitting
+        elif name == "monitoring" and spec.monitoring.external:
+            call = (probe.http, url(spec.monitoring.external.url), "/-/ready", timeout)
+        else:
+            return None  # spark external: nothing to probe without submitting
+        # Keyed by what is probed, not by who asks: platforms sharing an endpoint share it.
+        key = (call[0].__name__, repr(call[1:]))
+        return await self.probes.get(key, lambda: ctx.blocking(*call))
