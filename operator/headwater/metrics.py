@@ -126,6 +126,11 @@ class Metrics:
         self.queue_depth = Gauge(
             "headwater_workqueue_depth", "Keys waiting to be reconciled.", registry=r
         )
+        self.events_dropped = Gauge(
+            "headwater_events_dropped",
+            "Kubernetes Events not posted because the backlog was full (API server too slow).",
+            registry=r,
+        )
         self.api_requests = Gauge(
             "headwater_kube_api_requests",
             "Kubernetes API requests sent, by verb.",

@@ -96,6 +96,7 @@ async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 def _refresh_gauges(ctl: Controller, metrics: Metrics) -> None:
     metrics.queue_depth.set(len(ctl.queue))
+    metrics.events_dropped.set(ctl.ctx.events.dropped)
     metrics.refresh(ctl.store.items(), [info.kind for info in KINDS])
     for verb, n in ctl.kube.counter.by_verb.items():
         metrics.api_requests.labels(verb).set(n)

@@ -345,6 +345,7 @@ class Controller:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self.ctx.events.close()
         await self.cache.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
