@@ -41,6 +41,7 @@ def settings_from_env() -> Settings:
     return Settings(
         workers=int(os.environ.get("HEADWATER_WORKERS", "16")),
         threads=int(os.environ.get("HEADWATER_THREADS", "8")),
+        api_concurrency=int(os.environ.get("HEADWATER_API_CONCURRENCY", "0")),
         namespaces=namespaces,
         operator_namespace=os.environ.get("HEADWATER_OPERATOR_NAMESPACE", "headwater-system"),
         endpoint_overrides=endpoints.from_env(),
@@ -78,7 +79,7 @@ async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
     hw = settings_from_env()
     metrics = Metrics()
-    kube = Kube(Credentials.load(), max_connections=max(8, hw.workers * 2))
+    kube = Kube(Credentials.load(), max_connections=max(8, hw.workers * 2, hw.api_concurrency))
     ctl = Controller(
         kube, build_reconcilers(), hw, services=build_services(hw, metrics), metrics=metrics
     )

@@ -147,6 +147,37 @@ def test_queue_dedups_and_requeues_dirty_keys() -> None:
     asyncio.run(scenario())
 
 
+def test_queue_serves_urgent_keys_first_and_promotes() -> None:
+    async def scenario() -> None:
+        q: WorkQueue[str] = WorkQueue()
+        for key in ("echo1", "echo2", "echo3"):
+            q.add(key)
+        q.add("new", urgent=True)
+        q.add("echo3", urgent=True)  # an ordinary key that becomes urgent moves up, once
+        q.add("echo1", urgent=False)  # already queued: stays where it is
+        assert len(q) == 4
+        assert await _drain(q, 4) == ["new", "echo3", "echo1", "echo2"]
+        assert len(q) == 0
+        # urgency survives a re-add while processing
+        q.add("x")
+        q.add("y")
+        key = await q.get()
+        assert key == "x"
+        q.add("x", urgent=True)
+        q.done("x")
+        assert await _drain(q, 2) == ["x", "y"]
+        # a forgotten key is not served, even from a stale entry
+        q.add("gone")
+        q.add("gone", urgent=True)
+        q.forget("gone")
+        q.add("last")
+        assert await _drain(q, 1) == ["last"]
+        with pytest.raises(TimeoutError):
+            await _drain(q, 1, timeout=0.2)
+
+    asyncio.run(scenario())
+
+
 def test_queue_schedule_last_call_wins() -> None:
     async def scenario() -> None:
         q: WorkQueue[str] = WorkQueue()
@@ -408,5 +439,41 @@ def test_a_lost_race_on_finalizer_removal_is_retried() -> None:
         await ctl.process(("LakeZone", "ns", "z"))
         assert kube.patches == 2
         ctl.executor.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_ensure_finalizer_adds_once_through_the_controller_hook() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from headwater.constants import FINALIZER
+    from headwater.reconcile.base import Context, Settings, Store
+
+    added: list[str] = []
+
+    async def hook(body: dict[str, Any]) -> dict[str, Any]:
+        added.append(body["metadata"]["name"])
+        return {**body, "metadata": {**body["metadata"], "finalizers": [FINALIZER]}}
+
+    def ctx(with_hook: bool) -> Context:
+        return Context(
+            kube=None,  # type: ignore[arg-type]
+            cache=None,  # type: ignore[arg-type]
+            applier=None,  # type: ignore[arg-type]
+            store=Store(),
+            events=None,  # type: ignore[arg-type]
+            settings=Settings(),
+            executor=ThreadPoolExecutor(1),
+            add_finalizer=hook if with_hook else None,
+        )
+
+    async def scenario() -> None:
+        bare = {"metadata": {"name": "bronze"}}
+        updated = await ctx(True).ensure_finalizer(bare)
+        assert updated["metadata"]["finalizers"] == [FINALIZER] and added == ["bronze"]
+        assert await ctx(True).ensure_finalizer(updated) is updated  # present: no request
+        assert added == ["bronze"]
+        with pytest.raises(RuntimeError):
+            await ctx(False).ensure_finalizer(bare)
 
     asyncio.run(scenario())

@@ -17,7 +17,7 @@ import copy
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -140,6 +140,8 @@ class Settings:
 
     workers: int = 16
     threads: int = 8
+    # Writes (applies, prunes) in flight at once across all workers; 0 = 2 x workers.
+    api_concurrency: int = 0
     max_backoff: float = 300.0
     namespaces: tuple[str, ...] = ()
     operator_namespace: str = "headwater-system"
@@ -219,6 +221,17 @@ class Context:
     services: dict[str, Any] = field(default_factory=dict)  # data-plane client factories
 
     enqueue: Callable[[Key], None] = lambda key: None
+    # Set by the Controller: adds our finalizer to a CR (resourceVersion-guarded).
+    add_finalizer: Callable[[Obj], Awaitable[Obj]] | None = None
+
+    async def ensure_finalizer(self, body: Obj) -> Obj:
+        """Add the clean-up finalizer now, in the middle of a reconcile, before anything is
+        created outside Kubernetes; returns the updated body."""
+        if FINALIZER in (body["metadata"].get("finalizers") or []):
+            return body
+        if self.add_finalizer is None:
+            raise RuntimeError("this Context cannot add finalizers")
+        return await self.add_finalizer(body)
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         """A Headwater CR from the store; the caller now depends on it."""
@@ -309,13 +322,18 @@ class Controller:
         self.ctx = Context(
             kube=kube,
             cache=self.cache,
-            applier=Applier(kube, self.cache),
+            applier=Applier(
+                kube,
+                self.cache,
+                concurrency=self.settings.api_concurrency or 2 * self.settings.workers,
+            ),
             store=self.store,
             events=EventRecorder(kube),
             settings=self.settings,
             executor=self.executor,
             services=services or {},
             enqueue=self.queue.add,
+            add_finalizer=lambda body: self._add_finalizer(key_of(body), body),
         )
         self.metrics = metrics
         self._tasks: list[asyncio.Task[Any]] = []
@@ -367,7 +385,7 @@ class Controller:
         if old is None and key[1] in self._terminating:
             self._namespace_recreated(key[1], body)
         if old is None or _meaningful(old) != _meaningful(body):
-            self.queue.add(key)
+            self.queue.add(key, urgent=True)  # new or changed by someone: before echoes
         if old is None or _visible(old) != _visible(body):
             self._enqueue_dependents(key)
 
@@ -407,7 +425,7 @@ class Controller:
         for ref in ((ns, kind, name), (ns, kind, "*")):
             for dep in self._dependents.get(ref, ()):
                 if dep != key:
-                    self.queue.add(dep)
+                    self.queue.add(dep, urgent=True)
 
     def _on_cache_event(self, event: str, obj: Obj) -> None:
         if event == "SYNC":
