@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from ..api.dataplatform import DataPlatformSpec
 from ..api.lakezone import LakeZoneSpec
-from ..constants import FINALIZER, LABEL_OWNER_KIND, LABEL_OWNER_NAME, Reason
+from ..constants import LABEL_OWNER_KIND, LABEL_OWNER_NAME, Reason
 from ..dataplane.endpoints import resolve_url
 from ..dataplane.s3 import Connection, ObjectStore, ObjectStoreError, ObjectStoreFactory
 from ..kube.conditions import parse_time
@@ -69,7 +69,6 @@ OBSERVED = (
 # `app.kubernetes.io/instance: <zone>-lakezone` must fit a 63-character label value.
 MAX_NAME = 63 - len(f"-{COMPONENT}")
 RETRY_UNAVAILABLE = 10.0
-FIRST_CONTACT_REQUEUE = 0.1
 RETRY_REFUSED = 60.0
 DELETE_RETRY = 15.0
 Clock = Callable[[], dt.datetime]
@@ -323,16 +322,10 @@ class LakeZoneReconciler:
             )
         status["endpoint"] = target.endpoint
         self._last_target[owner.uid] = target
-        if FINALIZER not in (body["metadata"].get("finalizers") or []):
-            # First contact: record the store (which makes needs_finalizer true) and come
-            # straight back, so the finalizer exists before anything is created on it.
-            return Outcome(
-                status=status,
-                ready=False,
-                reason=Reason.PROGRESSING,
-                message=f"object store {target.endpoint} found; adding the clean-up finalizer",
-                requeue_after=FIRST_CONTACT_REQUEUE,
-            )
+        # First contact: the finalizer must exist before anything is created on the store.
+        # (A zone that never found its store holds none: nothing to clean, and nothing to
+        # hold up its namespace's deletion when no operator is around.)
+        body = await ctx.ensure_finalizer(body)
         store: ObjectStore = self._factory(ctx).get(target.conn)
         try:
             return await self._sync(body, ctx, spec, owner, prev, status, store, target)
