@@ -276,7 +276,9 @@ def ready(obj: dict[str, Any]) -> bool:
     )
 
 
-async def count_ready(kube: Kube, kinds: set[str], run_id: str) -> tuple[int, int, dict[str, int]]:
+async def count_ready(
+    kube: Kube, kinds: set[str], run_id: str, per_kind: dict[str, int] | None = None
+) -> tuple[int, int, dict[str, int]]:
     total = done = 0
     reasons: dict[str, int] = {}
     for kind in kinds:
@@ -285,6 +287,8 @@ async def count_ready(kube: Kube, kinds: set[str], run_id: str) -> tuple[int, in
             total += 1
             if ready(o):
                 done += 1
+                if per_kind is not None:
+                    per_kind[kind] = per_kind.get(kind, 0) + 1
             else:
                 r = next(
                     (
@@ -359,6 +363,41 @@ async def apiserver_requests(kube: Kube, detail: bool = False) -> dict[str, floa
     return out
 
 
+LAT_RE = re.compile(r"^apiserver_request_duration_seconds_(sum|count)\{([^}]*)\} ([0-9.e+]+)$")
+
+
+async def apiserver_latency(kube: Kube) -> dict[str, list[float]]:
+    """Cumulative [seconds, requests] per "VERB resource[/subresource]" (watches excluded)."""
+    session = kube._get_session()
+    async with session.get(kube.creds.server + "/metrics", headers=kube._headers()) as resp:
+        text = await resp.text()
+    out: dict[str, list[float]] = {}
+    for line in text.splitlines():
+        m = LAT_RE.match(line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+        if labels.get("verb") in ("WATCH", "CONNECT") or not labels.get("resource"):
+            continue
+        sub = labels.get("subresource")
+        key = f"{labels.get('verb')} {labels.get('resource')}" + (f"/{sub}" if sub else "")
+        out.setdefault(key, [0.0, 0.0])[0 if m.group(1) == "sum" else 1] += float(m.group(3))
+    return out
+
+
+def latency_delta(
+    after: dict[str, list[float]], before: dict[str, list[float]], top: int = 12
+) -> dict[str, dict[str, float]]:
+    """The request kinds the API server spent the most time on, with their mean latency."""
+    rows = {}
+    for key, (secs, n) in after.items():
+        b_secs, b_n = before.get(key, [0.0, 0.0])
+        if n - b_n >= 1:
+            rows[key] = {"seconds": secs - b_secs, "requests": n - b_n}
+    ranked = sorted(rows.items(), key=lambda kv: -kv[1]["seconds"])[:top]
+    return {k: {**v, "mean_ms": round(1000 * v["seconds"] / v["requests"], 1)} for k, v in ranked}
+
+
 def req_delta(after: dict[str, float], before: dict[str, float], top: int = 25) -> dict[str, float]:
     d = {k: after[k] - before.get(k, 0) for k in after if after[k] - before.get(k, 0)}
     return dict(sorted(d.items(), key=lambda kv: -kv[1])[:top])
@@ -388,6 +427,33 @@ def cpu_seconds(op: OperatorProcess) -> float | None:
         return None
     fields = Path(f"/proc/{op.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def settle(kube: Kube, quiet_rate: float = 5.0, limit: float = 90.0) -> float:
+    """Wait until the API server is (nearly) idle: the controllers work off a deleted
+    namespace's objects for a while after it is gone, which would load the next phase."""
+    t0 = time.perf_counter()
+    before = sum((await apiserver_requests(kube, detail=True)).values())
+    while time.perf_counter() - t0 < limit:
+        await asyncio.sleep(2.0)
+        now = sum((await apiserver_requests(kube, detail=True)).values())
+        # our own two /metrics reads are not counted (nonResourceURLs have no resource)
+        if (now - before) / 2.0 < quiet_rate:
+            break
+        before = now
+    return time.perf_counter() - t0
+
+
+def reconciles_by_kind(op: OperatorProcess) -> dict[str, float]:
+    try:
+        text = op.metrics()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for labels, v in re.findall(r"^headwater_reconcile_total\{([^}]*)\} ([0-9.e+]+)$", text, re.M):
+        kind = dict(re.findall(r'(\w+)="([^"]*)"', labels)).get("kind", "?")
+        out[kind] = out.get(kind, 0) + float(v)
+    return out
 
 
 def reconciles(op: OperatorProcess) -> float:
@@ -453,7 +519,9 @@ async def measure(
                 children.append(obj)
         await ensure_namespaces(kube, base_ns)
         result["children"] = len(children)
+        result["settle_before_seconds"] = await settle(kube)  # e.g. the last run's deletion
         req0 = await apiserver_requests(kube, detail=True)
+        lat0 = await apiserver_latency(kube)
         t0 = time.perf_counter()
         result["baseline_apply_seconds"] = await apply_all(kube, children, args.concurrency)
         # Not a target, for perspective: when the cluster has made those workloads Ready
@@ -461,6 +529,7 @@ async def measure(
         while time.perf_counter() - t0 < args.timeout and not await workloads_ready(kube, base_ns):  # noqa: ASYNC110 - polling the API
             await asyncio.sleep(1.0)
         result["baseline_workloads_ready_seconds"] = time.perf_counter() - t0
+        result["baseline_apiserver_latency"] = latency_delta(await apiserver_latency(kube), lat0)
         result["baseline_apiserver_requests"] = req_delta(
             await apiserver_requests(kube, detail=True), req0
         )
@@ -469,6 +538,7 @@ async def measure(
         )
         await delete_namespaces(kube, base_ns)
         await wait_gone(kube, base_ns)  # the namespace controller's deletes must not pollute
+        result["settle_seconds"] = await settle(kube)
 
         # 2. convergence through the operator
         await ensure_namespaces(kube, namespaces)
@@ -487,15 +557,19 @@ async def measure(
         )
         op.start()
         req0 = await apiserver_requests(kube, detail=True)
+        lat0 = await apiserver_latency(kube)
         started = time.perf_counter()
         await apply_all(kube, crs, args.concurrency)
         result["create_seconds"] = time.perf_counter() - started
         timeline: list[tuple[float, int]] = []
+        kind_timeline: list[tuple[float, dict[str, int], dict[str, int]]] = []
         reasons: dict[str, int] = {}
         while True:
-            done, _, reasons = await count_ready(kube, kinds, run_id)
+            per_kind: dict[str, int] = {}
+            done, _, reasons = await count_ready(kube, kinds, run_id, per_kind)
             elapsed = time.perf_counter() - started
             timeline.append((elapsed, done))
+            kind_timeline.append((elapsed, per_kind, reasons))
             if done >= len(crs) or elapsed > args.timeout:
                 break
             await asyncio.sleep(1.0)
@@ -503,6 +577,7 @@ async def measure(
         result["ready_at_end"] = timeline[-1][1]
         result["not_ready_reasons"] = reasons
         result["timeline"] = timeline
+        result["kind_timeline"] = kind_timeline
         result["converge_ratio"] = (
             result["converge_seconds"] / result["baseline_apply_seconds"]
             if result["converge_seconds"]
@@ -510,10 +585,12 @@ async def measure(
         )
         log(f"N={len(crs)}: converged {timeline[-1][1]}/{len(crs)} in {timeline[-1][0]:.1f}s")
         result["converge_operator_requests"] = op_requests(op)
+        result["converge_apiserver_latency"] = latency_delta(await apiserver_latency(kube), lat0)
         result["converge_apiserver_requests"] = req_delta(
             await apiserver_requests(kube, detail=True), req0
         )
         result["converge_operator_cpu_seconds"] = cpu_seconds(op)
+        result["converge_reconciles"] = reconciles_by_kind(op)
 
         # 3. steady state
         await asyncio.sleep(5)
@@ -753,6 +830,19 @@ def write_report(out: Path, runs: list[dict[str, Any]], args: argparse.Namespace
         conv = biggest["converge_apiserver_requests"]
         for key in sorted(set(base) | set(conv), key=lambda k: -conv.get(k, 0))[:20]:
             lines.append(f"| {key} | {base.get(key, 0):.0f} | {conv.get(key, 0):.0f} |")
+    if biggest.get("converge_apiserver_latency"):
+        lines += [
+            "",
+            f"Where the API server spent its time during convergence at N={biggest['n']} "
+            "(request latency summed, one run):",
+            "",
+            "| request | requests | mean latency | total s |",
+            "|---|---|---|---|",
+        ]
+        for key, row in biggest["converge_apiserver_latency"].items():
+            lines.append(
+                f"| {key} | {row['requests']:.0f} | {row['mean_ms']:.0f} ms | {row['seconds']:.0f} |"
+            )
     (out / "report.md").write_text("\n".join(lines) + "\n")
     try:
         import matplotlib
