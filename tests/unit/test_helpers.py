@@ -147,28 +147,31 @@ def test_queue_dedups_and_requeues_dirty_keys() -> None:
     asyncio.run(scenario())
 
 
-def test_queue_serves_urgent_keys_first_and_promotes() -> None:
+def test_queue_serves_by_priority_and_promotes() -> None:
     async def scenario() -> None:
-        q: WorkQueue[str] = WorkQueue()
+        q: WorkQueue[str] = WorkQueue(levels=3)
         for key in ("echo1", "echo2", "echo3"):
-            q.add(key)
-        q.add("new", urgent=True)
-        q.add("echo3", urgent=True)  # an ordinary key that becomes urgent moves up, once
-        q.add("echo1", urgent=False)  # already queued: stays where it is
-        assert len(q) == 4
-        assert await _drain(q, 4) == ["new", "echo3", "echo1", "echo2"]
+            q.add(key)  # routine: the last level
+        q.add("job", priority=1)
+        q.add("platform", priority=0)
+        q.add("echo3", priority=1)  # a routine key that becomes urgent moves up, once
+        q.add("echo1", priority=2)  # already queued there: stays where it is
+        q.add("platform", priority=1)  # a worse priority never demotes
+        assert len(q) == 5
+        assert await _drain(q, 5) == ["platform", "job", "echo3", "echo1", "echo2"]
         assert len(q) == 0
-        # urgency survives a re-add while processing
+        # the better priority survives a re-add while processing
         q.add("x")
-        q.add("y")
+        q.add("y", priority=1)
         key = await q.get()
-        assert key == "x"
-        q.add("x", urgent=True)
-        q.done("x")
-        assert await _drain(q, 2) == ["x", "y"]
+        assert key == "y"
+        q.add("y")
+        q.add("y", priority=0)
+        q.done("y")
+        assert await _drain(q, 2) == ["y", "x"]
         # a forgotten key is not served, even from a stale entry
         q.add("gone")
-        q.add("gone", urgent=True)
+        q.add("gone", priority=0)
         q.forget("gone")
         q.add("last")
         assert await _drain(q, 1) == ["last"]
@@ -267,6 +270,35 @@ def test_dependents_are_enqueued_when_our_own_status_write_makes_a_cr_ready() ->
         ctl.executor.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_new_resources_are_served_platforms_first_and_before_echoes() -> None:
+    """1,000 CRs created at once: platforms (whose workloads take longest to start) are
+    looked at first, then sources, then the rest; a child's status echo waits for them."""
+    from headwater.reconcile.base import Controller, Settings
+
+    def body(kind: str, name: str) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "metadata": {"name": name, "namespace": "ns", "generation": 1, "resourceVersion": "1"},
+        }
+
+    async def scenario() -> list[tuple[str, str, str]]:
+        ctl = Controller(_StatusKube(), [], Settings(workers=1))  # type: ignore[arg-type]
+        ctl.queue.add(("DataPlatform", "ns", "old"))  # e.g. its StatefulSet's status changed
+        for kind, name in (
+            ("LakeZone", "z"),
+            ("CdcConnector", "c"),
+            ("DataSource", "d"),
+            ("DataPlatform", "p"),
+            ("StreamJob", "j"),
+        ):
+            ctl.observe(body(kind, name))
+        order = [await asyncio.wait_for(ctl.queue.get(), 1) for _ in range(6)]
+        ctl.executor.shutdown()
+        return order
+
+    assert [k[2] for k in asyncio.run(scenario())] == ["p", "d", "z", "c", "j", "old"]
 
 
 def test_status_with_none_values_is_written_once() -> None:

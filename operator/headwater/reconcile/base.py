@@ -130,6 +130,19 @@ TRANSITIONAL = frozenset(
     }
 )
 
+# Work-queue priorities. What a user waits on comes first, in dependency order: a platform
+# before what runs on it (its workloads take longest to start, so they start first, and its
+# dependents are looked at when their reference can be ready), then sources, then the rest.
+# Children's status echoes and timers come last.
+PRIORITY = {"DataPlatform": 0, "DataSource": 1}
+PRIORITY_OTHER = 2
+PRIORITY_ROUTINE = 3
+
+
+def urgent(key: Key) -> int:
+    return PRIORITY.get(key[0], PRIORITY_OTHER)
+
+
 # How long a namespace whose deletion refused a create is left alone before trying again.
 TERMINATING_RECHECK_SECONDS = 60.0
 
@@ -311,7 +324,7 @@ class Controller:
         self.kube = kube
         self.cache = cache or ClusterCache(kube, self.settings.namespaces or None)
         self.store = Store()
-        self.queue: WorkQueue[Key] = WorkQueue()
+        self.queue: WorkQueue[Key] = WorkQueue(levels=PRIORITY_ROUTINE + 1)
         self.reconcilers = {r.kind: r for r in reconcilers}
         self._by_lower = {k.lower(): k for k in self.reconcilers}
         self._failures: dict[Key, int] = {}
@@ -385,7 +398,7 @@ class Controller:
         if old is None and key[1] in self._terminating:
             self._namespace_recreated(key[1], body)
         if old is None or _meaningful(old) != _meaningful(body):
-            self.queue.add(key, urgent=True)  # new or changed by someone: before echoes
+            self.queue.add(key, urgent(key))  # new or changed by someone: before echoes
         if old is None or _visible(old) != _visible(body):
             self._enqueue_dependents(key)
 
@@ -425,7 +438,7 @@ class Controller:
         for ref in ((ns, kind, name), (ns, kind, "*")):
             for dep in self._dependents.get(ref, ()):
                 if dep != key:
-                    self.queue.add(dep, urgent=True)
+                    self.queue.add(dep, urgent(dep))
 
     def _on_cache_event(self, event: str, obj: Obj) -> None:
         if event == "SYNC":

@@ -5,11 +5,12 @@ is being processed is processed again afterwards (never concurrently); `schedule
 sets the key's single pending timer (the last call wins), which is how periodic resyncs and
 error back-off share one heap instead of one task per object.
 
-Two levels: `add(key, urgent=True)` is for what a user waits on -- a resource created or
-changed, or a resource it references changing -- and is served before the ordinary work
-(children's status echoes, timers). When 1,000 resources arrive together, their children's
-status updates would otherwise queue ahead of the resources not yet looked at once. Within a
-level the order is FIFO; an ordinary key that becomes urgent moves up.
+Priority levels: `add(key, priority)` with 0 served first; without one a key gets the last
+(routine) level. The controller puts what a user waits on -- a resource created or changed,
+or one whose references changed -- ahead of routine work (children's status echoes,
+timers): when 1,000 resources arrive together, their children's status updates would
+otherwise queue ahead of the resources not yet looked at once. Within a level the order is
+FIFO; a queued key added again with a better priority moves up.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ K = TypeVar("K", bound=Hashable)
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self) -> None:
-        self._urgent: deque[K] = deque()
-        self._ready: deque[K] = deque()
-        # queued key -> whether urgent; deque entries that disagree are stale and skipped
-        self._queued: dict[K, bool] = {}
+    def __init__(self, levels: int = 2) -> None:
+        self._levels: list[deque[K]] = [deque() for _ in range(max(1, levels))]
+        self.routine = len(self._levels) - 1
+        # queued key -> its level; deque entries that disagree are stale and skipped
+        self._queued: dict[K, int] = {}
         self._processing: set[K] = set()
-        self._dirty: dict[K, bool] = {}
+        self._dirty: dict[K, int] = {}
         self._due: dict[K, float] = {}
         self._heap: list[tuple[float, int, K]] = []
         self._seq = itertools.count()
@@ -52,15 +53,16 @@ class WorkQueue(Generic[K]):
     def scheduled(self) -> int:
         return len(self._due)
 
-    def add(self, key: K, urgent: bool = False) -> None:
+    def add(self, key: K, priority: int | None = None) -> None:
+        level = self.routine if priority is None else min(max(0, priority), self.routine)
         if key in self._processing:
-            self._dirty[key] = self._dirty.get(key, False) or urgent
+            self._dirty[key] = min(self._dirty.get(key, level), level)
             return
         queued = self._queued.get(key)
-        if queued is not None and (queued or not urgent):
+        if queued is not None and queued <= level:
             return
-        self._queued[key] = urgent
-        (self._urgent if urgent else self._ready).append(key)
+        self._queued[key] = level
+        self._levels[level].append(key)
         self._wake.set()
 
     def schedule(self, key: K, delay: float) -> None:
@@ -84,10 +86,10 @@ class WorkQueue(Generic[K]):
         self._queued.pop(key, None)  # its deque entries are skipped as stale
 
     def _pop(self) -> K | None:
-        for entries, urgent in ((self._urgent, True), (self._ready, False)):
+        for level, entries in enumerate(self._levels):
             while entries:
                 key = entries.popleft()
-                if self._queued.get(key) is urgent:
+                if self._queued.get(key) == level:
                     del self._queued[key]
                     return key
         return None
