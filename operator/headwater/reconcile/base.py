@@ -139,7 +139,8 @@ PRIORITY_OTHER = 2
 PRIORITY_ROUTINE = 3
 
 
-def urgent(key: Key) -> int:
+def priority_of(key: Key) -> int:
+    """The queue level of a resource that was created or changed, or whose references did."""
     return PRIORITY.get(key[0], PRIORITY_OTHER)
 
 
@@ -398,7 +399,7 @@ class Controller:
         if old is None and key[1] in self._terminating:
             self._namespace_recreated(key[1], body)
         if old is None or _meaningful(old) != _meaningful(body):
-            self.queue.add(key, urgent(key))  # new or changed by someone: before echoes
+            self.queue.add(key, priority_of(key))  # new or changed by someone: before echoes
         if old is None or _visible(old) != _visible(body):
             self._enqueue_dependents(key)
 
@@ -438,7 +439,7 @@ class Controller:
         for ref in ((ns, kind, name), (ns, kind, "*")):
             for dep in self._dependents.get(ref, ()):
                 if dep != key:
-                    self.queue.add(dep, urgent(dep))
+                    self.queue.add(dep, priority_of(dep))
 
     def _on_cache_event(self, event: str, obj: Obj) -> None:
         if event == "SYNC":
