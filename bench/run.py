@@ -276,14 +276,85 @@ def ready(obj: dict[str, Any]) -> bool:
     )
 
 
-async def count_ready(
-    kube: Kube, kinds: set[str], run_id: str, per_kind: dict[str, int] | None = None
+class Tracker:
+    """The latest copy of every object of some kinds, kept by a watch per kind.
+
+    Polling with LISTs once a second (1,000 CRs with their status and managed fields, five
+    kinds) loaded the API server under measurement with a few hundred big LISTs per run; a
+    watch costs it one encoding per change, which it makes for the operator anyway."""
+
+    def __init__(
+        self,
+        kube: Kube,
+        kinds: Iterable[tuple[str, str]],
+        label_selector: str | None = None,
+        namespaces: Iterable[str] | None = None,
+    ) -> None:
+        self.kube = kube
+        self.kinds = list(kinds)
+        self.selector = label_selector
+        self.namespaces = set(namespaces) if namespaces is not None else None
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> Tracker:
+        lists = [self._list(av, kind) for av, kind in self.kinds]
+        rvs = await asyncio.gather(*lists)
+        self._tasks = [
+            asyncio.create_task(self._watch(av, kind, rv))
+            for (av, kind), rv in zip(self.kinds, rvs, strict=True)
+        ]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _keep(self, kind: str, obj: dict[str, Any], deleted: bool = False) -> None:
+        meta = obj["metadata"]
+        if self.namespaces is not None and meta.get("namespace") not in self.namespaces:
+            return
+        key = (kind, meta.get("namespace", ""), meta["name"])
+        if deleted:
+            self.objects.pop(key, None)
+        else:
+            self.objects[key] = obj
+
+    async def _list(self, api_version: str, kind: str) -> str:
+        items, rv = await self.kube.list(api_version, kind, None, label_selector=self.selector)
+        for o in items:
+            self._keep(kind, o)
+        return rv
+
+    async def _watch(self, api_version: str, kind: str, rv: str) -> None:
+        while True:
+            try:
+                async for ev in self.kube.watch(
+                    api_version, kind, None, resource_version=rv, label_selector=self.selector
+                ):
+                    obj = ev.get("object") or {}
+                    if ev.get("type") == "BOOKMARK":
+                        rv = obj["metadata"]["resourceVersion"]
+                        continue
+                    if ev.get("type") == "ERROR":
+                        raise ApiError(410, "Gone", str(obj))
+                    rv = obj["metadata"]["resourceVersion"]
+                    self._keep(kind, obj, deleted=ev.get("type") == "DELETED")
+            except ApiError:
+                rv = await self._list(api_version, kind)  # expired: list again
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [o for (k, _, _), o in self.objects.items() if k == kind]
+
+
+def count_ready(
+    tracker: Tracker, kinds: set[str], per_kind: dict[str, int] | None = None
 ) -> tuple[int, int, dict[str, int]]:
     total = done = 0
     reasons: dict[str, int] = {}
     for kind in kinds:
-        items, _ = await kube.list(API, kind, None, label_selector=f"bench={run_id}")
-        for o in items:
+        for o in tracker.of(kind):
             total += 1
             if ready(o):
                 done += 1
@@ -386,7 +457,7 @@ async def apiserver_latency(kube: Kube) -> dict[str, list[float]]:
 
 
 def latency_delta(
-    after: dict[str, list[float]], before: dict[str, list[float]], top: int = 12
+    after: dict[str, list[float]], before: dict[str, list[float]], top: int = 20
 ) -> dict[str, dict[str, float]]:
     """The request kinds the API server spent the most time on, with their mean latency."""
     rows = {}
@@ -403,14 +474,12 @@ def req_delta(after: dict[str, float], before: dict[str, float], top: int = 25) 
     return dict(sorted(d.items(), key=lambda kv: -kv[1])[:top])
 
 
-async def workloads_ready(kube: Kube, namespaces: list[str]) -> bool:
-    for ns in namespaces:
-        for kind in ("StatefulSet", "Deployment"):
-            items, _ = await kube.list("apps/v1", kind, ns)
-            for o in items:
-                want = (o.get("spec") or {}).get("replicas", 1)
-                if (o.get("status") or {}).get("readyReplicas", 0) < want:
-                    return False
+def workloads_ready(tracker: Tracker) -> bool:
+    for kind in ("StatefulSet", "Deployment"):
+        for o in tracker.of(kind):
+            want = (o.get("spec") or {}).get("replicas", 1)
+            if (o.get("status") or {}).get("readyReplicas", 0) < want:
+                return False
     return True
 
 
@@ -427,6 +496,36 @@ def cpu_seconds(op: OperatorProcess) -> float | None:
         return None
     fields = Path(f"/proc/{op.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by every process on the machine, summed per
+    executable name. Processes that exit within a phase are missed; the cluster's are not."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        name = head.split("(", 1)[1]
+        fields = tail.split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def cpu_delta(after: dict[str, float], before: dict[str, float], wall: float) -> dict[str, Any]:
+    """Per-process CPU used in a phase (top consumers) and the share of the machine used."""
+    used = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    top = dict(
+        sorted(((k, round(v, 1)) for k, v in used.items() if v >= 0.5), key=lambda kv: -kv[1])[:10]
+    )
+    total = sum(v for v in used.values() if v > 0)
+    return {
+        "by_process": top,
+        "total": round(total, 1),
+        "machine_share": round(total / (wall * (os.cpu_count() or 1)), 2),
+    }
 
 
 async def settle(kube: Kube, quiet_rate: float = 5.0, limit: float = 90.0) -> float:
@@ -494,6 +593,7 @@ async def measure(
     namespaces, crs = workload(n, run_id, kinds, env)
     result: dict[str, Any] = {"n": len(crs), "namespaces": len(namespaces), "kinds": sorted(kinds)}
     kube = Kube(Credentials.load(kubeconfig), max_connections=args.concurrency)
+    watch_kube = Kube(Credentials.load(kubeconfig), max_connections=16)  # long-lived watches
     op: OperatorProcess | None = None
     try:
         # Leftovers of other runs (e.g. Terminating namespaces whose finalizers no operator
@@ -522,13 +622,23 @@ async def measure(
         result["settle_before_seconds"] = await settle(kube)  # e.g. the last run's deletion
         req0 = await apiserver_requests(kube, detail=True)
         lat0 = await apiserver_latency(kube)
-        t0 = time.perf_counter()
-        result["baseline_apply_seconds"] = await apply_all(kube, children, args.concurrency)
-        # Not a target, for perspective: when the cluster has made those workloads Ready
-        # (kube-controller-manager, scheduler and kwok at work), as convergence must wait.
-        while time.perf_counter() - t0 < args.timeout and not await workloads_ready(kube, base_ns):  # noqa: ASYNC110 - polling the API
-            await asyncio.sleep(1.0)
-        result["baseline_workloads_ready_seconds"] = time.perf_counter() - t0
+        cpu0 = process_cpu()
+        workloads = sum(1 for c in children if c["kind"] in ("StatefulSet", "Deployment"))
+        async with Tracker(
+            watch_kube, [("apps/v1", "StatefulSet"), ("apps/v1", "Deployment")], None, base_ns
+        ) as tracker:
+            t0 = time.perf_counter()
+            result["baseline_apply_seconds"] = await apply_all(kube, children, args.concurrency)
+            # Not a target, for perspective: when the cluster has made those workloads
+            # Ready (controller manager, scheduler and kwok at work), as convergence must.
+            while time.perf_counter() - t0 < args.timeout and not (  # noqa: ASYNC110 - sampling
+                len(tracker.objects) >= workloads and workloads_ready(tracker)
+            ):
+                await asyncio.sleep(0.2)
+            result["baseline_workloads_ready_seconds"] = time.perf_counter() - t0
+        result["baseline_cpu"] = cpu_delta(
+            process_cpu(), cpu0, result["baseline_workloads_ready_seconds"]
+        )
         result["baseline_apiserver_latency"] = latency_delta(await apiserver_latency(kube), lat0)
         result["baseline_apiserver_requests"] = req_delta(
             await apiserver_requests(kube, detail=True), req0
@@ -558,21 +668,29 @@ async def measure(
         op.start()
         req0 = await apiserver_requests(kube, detail=True)
         lat0 = await apiserver_latency(kube)
-        started = time.perf_counter()
-        await apply_all(kube, crs, args.concurrency)
-        result["create_seconds"] = time.perf_counter() - started
+        cpu0 = process_cpu()
         timeline: list[tuple[float, int]] = []
         kind_timeline: list[tuple[float, dict[str, int], dict[str, int]]] = []
         reasons: dict[str, int] = {}
-        while True:
-            per_kind: dict[str, int] = {}
-            done, _, reasons = await count_ready(kube, kinds, run_id, per_kind)
-            elapsed = time.perf_counter() - started
-            timeline.append((elapsed, done))
-            kind_timeline.append((elapsed, per_kind, reasons))
-            if done >= len(crs) or elapsed > args.timeout:
-                break
-            await asyncio.sleep(1.0)
+        async with Tracker(
+            watch_kube, [(API, k) for k in sorted(kinds)], f"bench={run_id}"
+        ) as tracker:
+            started = time.perf_counter()
+            await apply_all(kube, crs, args.concurrency)
+            result["create_seconds"] = time.perf_counter() - started
+            last = -1.0
+            while True:
+                per_kind: dict[str, int] = {}
+                done, _, reasons = count_ready(tracker, kinds, per_kind)
+                elapsed = time.perf_counter() - started
+                finished = done >= len(crs) or elapsed > args.timeout
+                if finished or elapsed - last >= 1.0:
+                    timeline.append((elapsed, done))
+                    kind_timeline.append((elapsed, per_kind, reasons))
+                    last = elapsed
+                if finished:
+                    break
+                await asyncio.sleep(0.2)
         result["converge_seconds"] = timeline[-1][0] if timeline[-1][1] >= len(crs) else None
         result["ready_at_end"] = timeline[-1][1]
         result["not_ready_reasons"] = reasons
@@ -583,6 +701,7 @@ async def measure(
             if result["converge_seconds"]
             else None
         )
+        result["converge_cpu"] = cpu_delta(process_cpu(), cpu0, timeline[-1][0])
         log(f"N={len(crs)}: converged {timeline[-1][1]}/{len(crs)} in {timeline[-1][0]:.1f}s")
         result["converge_operator_requests"] = op_requests(op)
         result["converge_apiserver_latency"] = latency_delta(await apiserver_latency(kube), lat0)
@@ -667,6 +786,7 @@ async def measure(
         if op is not None:
             op.stop()
         await kube.close()
+        await watch_kube.close()
     return result
 
 
@@ -843,6 +963,26 @@ def write_report(out: Path, runs: list[dict[str, Any]], args: argparse.Namespace
             lines.append(
                 f"| {key} | {row['requests']:.0f} | {row['mean_ms']:.0f} ms | {row['seconds']:.0f} |"
             )
+    if biggest.get("converge_cpu") and biggest.get("baseline_cpu"):
+        base, conv = biggest["baseline_cpu"], biggest["converge_cpu"]
+        lines += [
+            "",
+            f"CPU seconds used on the machine per process at N={biggest['n']}, one run "
+            f"(baseline until its workloads are Ready; convergence until all CRs are Ready). "
+            f"Machine busy: {base['machine_share']:.0%} of {os.cpu_count()} cores in the baseline, "
+            f"{conv['machine_share']:.0%} during convergence:",
+            "",
+            "| process | baseline | convergence |",
+            "|---|---|---|",
+        ]
+        for name in sorted(
+            set(base["by_process"]) | set(conv["by_process"]),
+            key=lambda k: -conv["by_process"].get(k, 0),
+        ):
+            lines.append(
+                f"| {name} | {base['by_process'].get(name, 0):.1f} | {conv['by_process'].get(name, 0):.1f} |"
+            )
+        lines.append(f"| total | {base['total']:.1f} | {conv['total']:.1f} |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     try:
         import matplotlib
