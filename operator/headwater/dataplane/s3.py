@@ -271,7 +271,8 @@ class ObjectStore:
         # MinIO refuses AbortIncompleteMultipartUpload rules (it expires stale uploads
         # itself); other stores may too. Learned on the first refusal, then not retried.
         self.abort_rules_supported: bool | None = False if conn.admin else None
-        self._stale_expiry: str | None = None
+        self._stale_expiry: str | None = None  # "" once read and absent
+        self._stale_lock = threading.Lock()
 
     # --- bucket settings ---------------------------------------------------------------------
 
@@ -390,15 +391,20 @@ class ObjectStore:
 
     def _stale_upload_expiry(self) -> str | None:
         """MinIO's server-wide stale upload expiry (read once per client: it is server
-        configuration, and status only reports it)."""
+        configuration, and status only reports it). Reading it is costly on both sides (the
+        admin API encrypts its answer with an Argon2-derived key), so a failed or empty read
+        is remembered too."""
         assert self.admin is not None
-        if self._stale_expiry is None:
-            with contextlib.suppress(Exception):
-                for item in self.admin.config_get("api").split():
-                    key, _, value = item.partition("=")
-                    if key == "stale_uploads_expiry":
-                        self._stale_expiry = value
-        return self._stale_expiry
+        with self._stale_lock:  # one read, not one per data-plane thread at start-up
+            if self._stale_expiry is None:
+                found = ""
+                with contextlib.suppress(Exception):
+                    for item in self.admin.config_get("api").split():
+                        key, _, value = item.partition("=")
+                        if key == "stale_uploads_expiry":
+                            found = value
+                self._stale_expiry = found
+        return self._stale_expiry or None
 
     def remove_lifecycle_rules(self, bucket: str, rule_prefix: str) -> None:
         with _errors(f"bucket {bucket}"):
