@@ -288,7 +288,10 @@ class CdcConnectorReconciler:
         self.resync_seconds = resync_seconds
 
     def needs_finalizer(self, body: Obj) -> bool:
-        return True  # the connector (and maybe a replication slot) live outside Kubernetes
+        """The connector (and maybe a replication slot) live outside Kubernetes, but only
+        once the operator talks to Kafka Connect: `_sync` adds the finalizer first thing. A
+        connector waiting for its references, or in a dry run, has nothing to clean."""
+        return False
 
     async def reconcile(self, body: Obj, ctx: Context) -> Outcome:
         spec = CdcConnectorSpec.model_validate(body.get("spec") or {})
@@ -351,6 +354,7 @@ class CdcConnectorReconciler:
         self, body: Obj, spec: CdcConnectorSpec, ctx: Context, res: Resolved, config: dict[str, str]
     ) -> Outcome:
         client, name = res.client, res.connector
+        body = await ctx.ensure_finalizer(body)  # before anything is made in Connect
         old = body.get("status") or {}
         restarts = Restarts.from_status(old)
         events: list[tuple[str, str, str]] = []
