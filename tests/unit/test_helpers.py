@@ -272,6 +272,69 @@ def test_dependents_are_enqueued_when_our_own_status_write_makes_a_cr_ready() ->
     asyncio.run(scenario())
 
 
+def test_a_platform_becoming_ready_wakes_only_dependents_still_waiting() -> None:
+    """Readiness alone changing: Ready dependents have nothing to redo, waiting ones retry
+    now; a Ready platform degrading wakes every dependent. A stale watch event (older
+    than the response of our own status write) changes nothing."""
+    from headwater.reconcile.base import Controller, Outcome, Settings
+
+    platform_ready = [False, True, False]
+
+    class Platform:
+        kind, resync_seconds = "DataPlatform", 300.0
+
+        def needs_finalizer(self, body: Any) -> bool:
+            return False
+
+        async def reconcile(self, body: Any, ctx: Any) -> Outcome:
+            ok = platform_ready.pop(0)
+            return Outcome(status={}, ready=ok, reason="Ready" if ok else "ComponentsNotReady")
+
+    class Zone(Platform):
+        kind = "LakeZone"
+
+        async def reconcile(self, body: Any, ctx: Any) -> Outcome:
+            ctx.get("DataPlatform", "ns", "p")
+            if body["metadata"]["name"] == "ready":
+                return Outcome(status={}, ready=True, reason="Ready")
+            return Outcome(status={}, ready=False, reason="ReferenceNotReady", requeue_after=30)
+
+    def body(kind: str, name: str) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "metadata": {"name": name, "namespace": "ns", "generation": 1, "resourceVersion": "1"},
+        }
+
+    def drain(ctl: Any) -> set[Any]:
+        keys = set()
+        while (key := ctl.queue._pop()) is not None:
+            keys.add(key)
+        return keys
+
+    async def scenario() -> None:
+        ctl = Controller(_StatusKube(), [Platform(), Zone()], Settings(workers=1))  # type: ignore[arg-type]
+        ctl.observe(body("DataPlatform", "p"))
+        ctl.observe(body("LakeZone", "ready"))
+        ctl.observe(body("LakeZone", "waiting"))
+        drain(ctl)
+        await ctl.process(("LakeZone", "ns", "ready"))
+        await ctl.process(("LakeZone", "ns", "waiting"))
+        await ctl.process(("DataPlatform", "ns", "p"))  # first status: endpoints etc. visible
+        assert drain(ctl) == {("LakeZone", "ns", "ready"), ("LakeZone", "ns", "waiting")}
+        await ctl.process(("DataPlatform", "ns", "p"))  # becomes Ready
+        assert drain(ctl) == {("LakeZone", "ns", "waiting")}
+        # the watch now delivers the platform's creation event late: ignored
+        ctl.observe(body("DataPlatform", "p"))
+        assert drain(ctl) == set()
+        store = ctl.store.get("DataPlatform", "ns", "p")
+        assert store is not None and store["status"]["conditions"]
+        await ctl.process(("DataPlatform", "ns", "p"))  # degrades
+        assert drain(ctl) == {("LakeZone", "ns", "ready"), ("LakeZone", "ns", "waiting")}
+        ctl.executor.shutdown()
+
+    asyncio.run(scenario())
+
+
 def test_new_resources_are_served_platforms_first_and_before_echoes() -> None:
     """1,000 CRs created at once: platforms (whose workloads take longest to start) are
     looked at first, then sources, then the rest; a child's status echo waits for them."""
@@ -299,6 +362,70 @@ def test_new_resources_are_served_platforms_first_and_before_echoes() -> None:
         return order
 
     assert [k[2] for k in asyncio.run(scenario())] == ["p", "d", "z", "c", "j", "old"]
+
+
+def test_a_platforms_last_workload_turning_ready_is_served_at_its_level() -> None:
+    """Status echoes of children wait behind new work, but the echo of a platform's last
+    workload turning Ready is what the platform waits for: it goes in at its level."""
+    from headwater.constants import LABEL_OWNER_KIND, LABEL_OWNER_NAME
+    from headwater.kube.cache import Informer
+    from headwater.reconcile.base import Controller, Settings
+
+    class Rec:
+        resync_seconds = 300.0
+
+        def __init__(self, kind: str) -> None:
+            self.kind = kind
+
+    def body(kind: str, name: str) -> dict[str, Any]:
+        return {
+            "kind": kind,
+            "metadata": {"name": name, "namespace": "ns", "generation": 1, "resourceVersion": "1"},
+        }
+
+    def workload(kind: str, owner: str, ready: int) -> dict[str, Any]:
+        labels = {LABEL_OWNER_KIND: "dataplatform", LABEL_OWNER_NAME: owner}
+        meta = {"name": f"{owner}-{kind.lower()}", "namespace": "ns", "labels": labels}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {**meta, "generation": 1, "resourceVersion": "7"},
+            "spec": {"replicas": 1},
+            "status": {
+                "observedGeneration": 1,
+                "readyReplicas": ready,
+                "updatedReplicas": 1,
+                "currentRevision": "r",
+                "updateRevision": "r",
+            },
+        }
+
+    async def scenario() -> list[str]:
+        recs = [Rec("DataPlatform"), Rec("LakeZone")]
+        ctl = Controller(_StatusKube(), recs, Settings(workers=1))  # type: ignore[arg-type]
+        informers = {}
+        for kind in ("StatefulSet", "Deployment"):
+            inf = Informer(ctl.kube, "apps/v1", kind, None, listener=ctl.cache._listener)
+            informers[kind] = inf
+            ctl.cache.informers[("apps/v1", kind)] = [inf]
+        for name in ("starting", "half", "started"):
+            ctl.observe(body("DataPlatform", name))
+        while ctl.queue._pop() is not None:
+            pass
+        ctl.observe(body("LakeZone", "z"))
+        for kind, owner, ready in (
+            ("StatefulSet", "starting", 0),
+            ("Deployment", "half", 0),
+            ("StatefulSet", "half", 1),  # Ready, but the platform's Deployment is not
+            ("StatefulSet", "started", 1),
+        ):
+            informers[kind]._handle({"type": "MODIFIED", "object": workload(kind, owner, ready)})
+        order = [(await asyncio.wait_for(ctl.queue.get(), 1))[2] for _ in range(4)]
+        ctl.executor.shutdown()
+        return order
+
+    order = asyncio.run(scenario())
+    assert order[:2] == ["started", "z"] and set(order[2:]) == {"starting", "half"}
 
 
 def test_status_with_none_values_is_written_once() -> None:
