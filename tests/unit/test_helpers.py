@@ -636,3 +636,106 @@ def test_ensure_finalizer_adds_once_through_the_controller_hook() -> None:
             await ctx(False).ensure_finalizer(bare)
 
     asyncio.run(scenario())
+
+
+def test_watch_events_of_an_object_being_written_wait_for_the_answer() -> None:
+    """Under load the watch delivers our write before its response: that echo must not
+    wake the owner, while a change by someone else in the meantime still must."""
+    from headwater.kube.apply import Applier
+    from headwater.kube.cache import ClusterCache
+    from headwater.render.common import Owner
+
+    released: list[str] = []
+
+    class Kube:
+        async def apply(self, obj: Any) -> Any:
+            echo = {**obj, "metadata": {**obj["metadata"], "resourceVersion": "5"}}
+            other = {**obj, "metadata": {**obj["metadata"], "resourceVersion": "6"}}
+            assert applier.hold(echo) and applier.hold(other)
+            await asyncio.sleep(0)
+            return echo
+
+    applier = Applier(Kube(), ClusterCache(Kube()))  # type: ignore[arg-type]
+    applier.release = lambda obj: released.append(obj["metadata"]["resourceVersion"])
+    owner = Owner("LakeZone", "z", "ns", "uid-1")
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "ns"}}
+    asyncio.run(applier.reconcile(owner, [cm]))
+    assert released == ["6"]
+    assert not applier.hold({**cm, "metadata": {**cm["metadata"], "resourceVersion": "7"}})
+
+
+def test_a_spec_edit_seen_first_in_our_status_writes_answer_is_reconciled() -> None:
+    """A user edits the spec while our status write is in flight: the write's answer
+    carries the new generation and goes into the store, so the edit's own (older) watch
+    event changes nothing there. The answer itself must enqueue the resource."""
+    from headwater.reconcile.base import Controller, Outcome, Settings
+
+    class Kube(_StatusKube):
+        async def patch(self, *args: Any, **kwargs: Any) -> Any:
+            out = await super().patch(*args, **kwargs)
+            out["metadata"]["generation"] = 2  # the edit landed before our patch
+            return out
+
+    class Rec:
+        kind, resync_seconds = "DataSource", 300.0
+
+        def needs_finalizer(self, body: Any) -> bool:
+            return False
+
+        async def reconcile(self, body: Any, ctx: Any) -> Outcome:
+            return Outcome(status={}, ready=True, reason="Ready")
+
+    async def scenario() -> None:
+        ctl = Controller(Kube(), [Rec()], Settings(workers=1))  # type: ignore[arg-type]
+        meta = {"name": "d", "namespace": "ns", "generation": 1, "resourceVersion": "1"}
+        ctl.observe({"kind": "DataSource", "metadata": meta})
+        assert await asyncio.wait_for(ctl.queue.get(), 1) == ("DataSource", "ns", "d")
+        await ctl.process(("DataSource", "ns", "d"))
+        ctl.queue.done(("DataSource", "ns", "d"))
+        edited = {**meta, "generation": 2, "resourceVersion": "1"}  # older than our answer
+        ctl.observe({"kind": "DataSource", "metadata": edited})
+        assert await asyncio.wait_for(ctl.queue.get(), 1) == ("DataSource", "ns", "d")
+        ctl.executor.shutdown()
+
+    asyncio.run(scenario())
+
+
+def test_readers_of_a_secret_we_wrote_are_woken_but_not_its_writer() -> None:
+    from headwater.constants import LABEL_OWNER_KIND, LABEL_OWNER_NAME
+    from headwater.reconcile.base import Controller, Settings
+
+    class Rec:
+        resync_seconds = 300.0
+
+        def __init__(self, kind: str) -> None:
+            self.kind = kind
+
+    async def scenario() -> set[Any]:
+        recs = [Rec("DataPlatform"), Rec("CdcConnector")]
+        ctl = Controller(_StatusKube(), recs, Settings(workers=1))  # type: ignore[arg-type]
+        for kind, name in (("DataPlatform", "p"), ("CdcConnector", "c")):
+            meta = {"name": name, "namespace": "ns", "generation": 1, "resourceVersion": "1"}
+            ctl.observe({"kind": kind, "metadata": meta})
+            ctl._set_refs((kind, "ns", name), [("ns", "Secret", "p-connect-secrets")])
+        while ctl.queue._pop() is not None:
+            pass
+        labels = {LABEL_OWNER_KIND: "dataplatform", LABEL_OWNER_NAME: "p"}
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": "p-connect-secrets",
+                "namespace": "ns",
+                "labels": labels,
+                "resourceVersion": "9",
+            },
+        }
+        ctl.ctx.applier._applied_rv[ctl.ctx.applier._key(secret)] = "9"  # our own write
+        ctl._on_cache_event("MODIFIED", secret)
+        woken = set()
+        while (key := ctl.queue._pop()) is not None:
+            woken.add(key)
+        ctl.executor.shutdown()
+        return woken
+
+    assert asyncio.run(scenario()) == {("CdcConnector", "ns", "c")}

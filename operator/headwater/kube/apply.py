@@ -18,7 +18,7 @@ import asyncio
 import base64
 import copy
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,6 +86,10 @@ class Applier:
         self._sem = asyncio.Semaphore(concurrency)
         # (apiVersion, kind, namespace, name) -> resourceVersion our last apply returned
         self._applied_rv: dict[tuple[str, str, str, str], str] = {}
+        # Objects being written right now -> watch events of them that arrived meanwhile.
+        self._in_flight: dict[tuple[str, str, str, str], list[Obj]] = {}
+        # Where held events go once the write's answer shows they were not its own echo.
+        self.release: Callable[[Obj], None] = lambda obj: None
 
     def _key(self, obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
         meta = obj["metadata"]
@@ -95,6 +99,27 @@ class Applier:
         """Whether `obj` is exactly the version our last apply of it produced."""
         rv = obj.get("metadata", {}).get("resourceVersion")
         return rv is not None and self._applied_rv.get(self._key(obj)) == rv
+
+    def hold(self, obj: Obj) -> bool:
+        """Keep back a watch event of an object we are writing right now.
+
+        Under load the watch often delivers our write before its response does, when the
+        event cannot be recognised as our own yet: every one woke its owner for a second
+        pass (a LakeZone's credentials Secret: another round of MinIO calls). Held events
+        are passed to `release` after the response unless they are exactly our write."""
+        held = self._in_flight.get(self._key(obj))
+        if held is None:
+            return False
+        held.append(obj)
+        return True
+
+    def _settle(self, key: tuple[str, str, str, str]) -> None:
+        for obj in self._in_flight.pop(key, ()):
+            if not self.is_own_write(obj):
+                try:
+                    self.release(obj)
+                except Exception:  # a listener bug must not fail the write that held it
+                    log.exception("releasing a held watch event of %s/%s failed", *key[1:3])
 
     def unchanged(self, want: Obj, live: Obj | None) -> bool:
         if live is None:
@@ -126,21 +151,26 @@ class Applier:
         if self.unchanged(want, live):
             result.unchanged += 1
             return
+        key = self._key(want)
         async with self._sem:
-            if (meta.get("labels") or {}).get(LABEL_RETAIN) == "true":
-                try:
-                    applied = await self.kube.create(want)
-                except ApiError as err:
-                    if not err.conflict:
-                        raise
-                    result.unchanged += 1
-                    return
-                result.created.append(ref(want))
-            else:
-                applied = await self.kube.apply(want)
-                (result.created if live is None else result.applied).append(ref(want))
-        self._applied_rv[self._key(want)] = applied["metadata"].get("resourceVersion", "")
-        self.cache.record(applied)
+            self._in_flight.setdefault(key, [])
+            try:
+                if (meta.get("labels") or {}).get(LABEL_RETAIN) == "true":
+                    try:
+                        applied = await self.kube.create(want)
+                    except ApiError as err:
+                        if not err.conflict:
+                            raise
+                        result.unchanged += 1
+                        return
+                    result.created.append(ref(want))
+                else:
+                    applied = await self.kube.apply(want)
+                    (result.created if live is None else result.applied).append(ref(want))
+                self._applied_rv[key] = applied["metadata"].get("resourceVersion", "")
+                self.cache.record(applied)
+            finally:
+                self._settle(key)
 
     async def reconcile(
         self, owner: Owner, desired: Iterable[Obj], *, group: str = DEFAULT_GROUP

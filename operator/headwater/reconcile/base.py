@@ -297,6 +297,15 @@ def _meaningful(body: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _changed_by_others(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """A new generation or a deletion: what no write of the controller itself makes."""
+    a, b = old.get("metadata", {}), new.get("metadata", {})
+    return (a.get("generation"), a.get("deletionTimestamp")) != (
+        b.get("generation"),
+        b.get("deletionTimestamp"),
+    )
+
+
 def _visible(body: Mapping[str, Any]) -> tuple[Any, ...]:
     """What dependents read from an object: its spec and the endpoints it publishes."""
     status = body.get("status") or {}
@@ -357,6 +366,7 @@ class Controller:
         self._tasks: list[asyncio.Task[Any]] = []
         self.started = asyncio.Event()
         self.cache.listeners.append(self._on_cache_event)
+        self.ctx.applier.release = lambda obj: self._on_cache_event("MODIFIED", obj)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -455,39 +465,46 @@ class Controller:
             for dep in self._dependents.get(ref, ()):
                 if dep == key:
                     continue
-                if waiting_only:
+                if waiting_only and not self.queue.is_processing(dep):
                     body = self.store.get(*dep)
                     if body is not None and _ready(body) == "True":
-                        continue
+                        continue  # (one mid-pass may be about to report a failure)
                 self.queue.add(dep, priority_of(dep))
 
     def _on_cache_event(self, event: str, obj: Obj) -> None:
         if event == "SYNC":
             return  # initial listing: the CR watch enqueues everything anyway
-        if event != "DELETED" and self.ctx.applier.is_own_write(obj):
-            return  # the echo of our own apply: the reconcile that wrote it saw it already
         meta = obj.get("metadata", {})
         labels = meta.get("labels") or {}
         ns = meta.get("namespace", "")
         owner_kind = self._by_lower.get(labels.get(LABEL_OWNER_KIND, ""))
         owner_name = labels.get(LABEL_OWNER_NAME)
-        if owner_kind and owner_name and self.store.get(owner_kind, ns, owner_name) is not None:
-            owner = (owner_kind, ns, owner_name)
-            # A child's status echo waits behind new work, where the updates of a rollout in
-            # progress coalesce. When the owner's last workload turns Ready, the owner can
-            # turn Ready: that echo goes in at the owner's level (at 1,000 CRs the platforms
-            # were Ready ~15 s after their workloads, behind 600 first passes).
-            if obj.get("kind") in _WORKLOADS and all(
-                workload_ready(o)[0]
-                for o in self.cache.owned_by(ns, owner_kind, owner_name)
-                if o.get("kind") in _WORKLOADS
-            ):
-                self.queue.add(owner, priority_of(owner))
-            else:
-                self.queue.add(owner)
+        owner = (owner_kind, ns, owner_name) if owner_kind and owner_name else None
+        # The echo of our own apply (the reconcile that wrote it saw it already), or an
+        # event of an object being written (looked at again once the write's answer is in).
+        own = event != "DELETED" and (
+            self.ctx.applier.is_own_write(obj) or self.ctx.applier.hold(obj)
+        )
         if obj.get("kind") == "Secret":
+            # Others reading a Secret hear of it even when we wrote it (a platform's copy
+            # of Connect credentials), the reconcile that wrote it does not need to.
             for dep in self._dependents.get((ns, "Secret", meta.get("name", "")), ()):
-                self.queue.add(dep)
+                if not own or dep != owner:
+                    self.queue.add(dep)
+        if own or owner is None or self.store.get(*owner) is None:
+            return
+        # A child's status echo waits behind new work, where the updates of a rollout in
+        # progress coalesce. When the owner's last workload turns Ready, the owner can turn
+        # Ready: that echo goes in at the owner's level (at 1,000 CRs the platforms were
+        # Ready ~15 s after their workloads, behind 600 first passes).
+        if obj.get("kind") in _WORKLOADS and all(
+            workload_ready(o)[0]
+            for o in self.cache.owned_by(ns, owner[0], owner[2])
+            if o.get("kind") in _WORKLOADS
+        ):
+            self.queue.add(owner, priority_of(owner))
+        else:
+            self.queue.add(owner)
 
     def resync_all(self) -> None:
         for body in self.store.items():
@@ -683,11 +700,20 @@ class Controller:
             {"status": patch},
             subresource="status",
         )
-        # Keep the store ahead of the watch so the next reconcile sees its own status. The
-        # watch event of this write will then look unchanged, so tell dependents now.
-        if self.store.get(*key) is body:
-            self.store.put(key, updated)
-            self._changed(key, body, updated)
+        self._keep_ahead(key, updated)
+
+    def _keep_ahead(self, key: Key, updated: Obj) -> None:
+        """Put the answer of our own write in the store, ahead of the watch, so the next
+        reconcile sees it. Its watch event will then look unchanged (and older ones are
+        refused), so whatever it shows that is new is acted on here: a spec edit or a
+        deletion made while the write was in flight, what dependents read."""
+        prev = self.store.get(*key)
+        self.store.put(key, updated)
+        if prev is None or self.store.get(*key) is not updated:
+            return  # gone, or the watch already brought something newer
+        if _changed_by_others(prev, updated):
+            self.queue.add(key, priority_of(key))
+        self._changed(key, prev, updated)
 
     async def _emit_transitions(self, body: Obj, old: Obj, new: Obj, outcome: Outcome) -> None:
         before = conditions.get(old.get("conditions"), COND_READY)
@@ -737,7 +763,7 @@ class Controller:
             meta["name"],
             {"metadata": {"finalizers": finalizers, "resourceVersion": meta["resourceVersion"]}},
         )
-        self.store.put(key, updated)
+        self._keep_ahead(key, updated)
         return updated
 
     async def _delete(self, key: Key, body: Obj, rec: Reconciler) -> str:

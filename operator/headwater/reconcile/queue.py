@@ -49,6 +49,9 @@ class WorkQueue(Generic[K]):
     def processing(self) -> int:
         return len(self._processing)
 
+    def is_processing(self, key: K) -> bool:
+        return key in self._processing
+
     @property
     def scheduled(self) -> int:
         return len(self._due)
