@@ -498,25 +498,31 @@ def cpu_seconds(op: OperatorProcess) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def process_cpu() -> dict[str, float]:
-    """CPU seconds (user + system) used so far by every process on the machine, summed per
-    executable name. Processes that exit within a phase are missed; the cluster's are not."""
+def process_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds (user + system) used so far by every process on the machine, by pid,
+    with its executable name (kernel threads, whose names change with their work, under
+    their prefix: `kworker`). Processes that exit within a phase are missed."""
     tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
+    out: dict[int, tuple[str, float]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             head, tail = stat.read_text().rsplit(")", 1)
         except OSError:
             continue
-        name = head.split("(", 1)[1]
+        pid, name = head.split(" (", 1)
         fields = tail.split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        out[int(pid)] = (name.split("/")[0], (int(fields[11]) + int(fields[12])) / tick)
     return out
 
 
-def cpu_delta(after: dict[str, float], before: dict[str, float], wall: float) -> dict[str, Any]:
-    """Per-process CPU used in a phase (top consumers) and the share of the machine used."""
-    used = {k: v - before.get(k, 0.0) for k, v in after.items()}
+def cpu_delta(
+    after: dict[int, tuple[str, float]], before: dict[int, tuple[str, float]], wall: float
+) -> dict[str, Any]:
+    """CPU used in a phase per executable name (top consumers), and the share of the
+    machine used."""
+    used: dict[str, float] = {}
+    for pid, (name, cpu) in after.items():
+        used[name] = used.get(name, 0.0) + cpu - before.get(pid, (name, 0.0))[1]
     top = dict(
         sorted(((k, round(v, 1)) for k, v in used.items() if v >= 0.5), key=lambda kv: -kv[1])[:10]
     )
