@@ -739,3 +739,41 @@ def test_readers_of_a_secret_we_wrote_are_woken_but_not_its_writer() -> None:
         return woken
 
     assert asyncio.run(scenario()) == {("CdcConnector", "ns", "c")}
+
+
+def test_readers_of_every_zone_wake_on_spec_changes_not_status() -> None:
+    """A LakeZone checks the other zones of its bucket (their specs): another zone's status
+    write must not wake it, a new generation or a deletion must. Readers that asked for
+    status (alert rules) hear of both."""
+    from headwater.reconcile.base import ANY, ANY_WITH_STATUS, Controller, Settings
+
+    def body(name: str, generation: int, rv: str, ready: bool) -> dict[str, Any]:
+        cond = {"type": "Ready", "status": "True" if ready else "False"}
+        return {
+            "kind": "LakeZone",
+            "metadata": {
+                "name": name,
+                "namespace": "ns",
+                "generation": generation,
+                "resourceVersion": rv,
+            },
+            "status": {"observedGeneration": generation, "conditions": [cond]},
+        }
+
+    def woken(ctl: Any) -> set[str]:
+        out = set()
+        while (key := ctl.queue._pop()) is not None:
+            out.add(key[2])
+        return out
+
+    ctl = Controller(_StatusKube(), [], Settings(workers=1))  # type: ignore[arg-type]
+    for name in ("a", "spec-reader", "status-reader"):
+        ctl.observe(body(name, 1, "1", False))
+    ctl._set_refs(("LakeZone", "ns", "spec-reader"), [("ns", "LakeZone", ANY)])
+    ctl._set_refs(("LakeZone", "ns", "status-reader"), [("ns", "LakeZone", ANY_WITH_STATUS)])
+    woken(ctl)
+    ctl.observe(body("a", 1, "2", True))  # status only
+    assert woken(ctl) == {"status-reader"}
+    ctl.observe(body("a", 2, "3", True))  # spec edit
+    assert woken(ctl) == {"a", "spec-reader", "status-reader"}
+    ctl.executor.shutdown()

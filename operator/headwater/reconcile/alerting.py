@@ -106,7 +106,9 @@ class AlertsService:
         """`{file name: rule file}` of the platform and every resource on it. Reads the
         resources through ctx.find, so a change to any of them re-renders the platform."""
         ns = body["metadata"].get("namespace", "")
-        members = [o for kind in KINDS if kind != "DataPlatform" for o in ctx.find(kind, ns)]
+        members = [
+            o for kind in KINDS if kind != "DataPlatform" for o in ctx.find(kind, ns, status=True)
+        ]
         files, dropped = fit(files_of_platform(body, members))
         self._report_truncation(ctx, body, dropped)
         return files

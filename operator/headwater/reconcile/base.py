@@ -216,6 +216,10 @@ _reads: contextvars.ContextVar[set[tuple[str, str, str]] | None] = contextvars.C
 )
 
 
+# Names in a dependency on every CR of a kind in a namespace (see Context.find).
+ANY, ANY_WITH_STATUS = "*", "*+status"
+
+
 def _track(ns: str, kind: str, name: str) -> None:
     reads = _reads.get()
     if reads is not None:
@@ -253,9 +257,10 @@ class Context:
         _track(namespace, kind, name)
         return self.store.get(kind, namespace, name)
 
-    def find(self, kind: str, namespace: str) -> list[Obj]:
-        """All CRs of a kind in a namespace; the caller now depends on every one of them."""
-        _track(namespace, kind, "*")
+    def find(self, kind: str, namespace: str, *, status: bool = False) -> list[Obj]:
+        """All CRs of a kind in a namespace; the caller now depends on every one of them:
+        on their metadata and spec, and with `status=True` on what they publish too."""
+        _track(namespace, kind, ANY_WITH_STATUS if status else ANY)
         return self.store.in_namespace(kind, namespace)
 
     def secret(self, namespace: str, name: str) -> Obj | None:
@@ -420,13 +425,14 @@ class Controller:
 
     def _changed(self, key: Key, old: Obj | None, new: Obj) -> None:
         """Wake the dependents of `key` that care about the change from `old` to `new`."""
+        spec = old is None or _changed_by_others(old, new)
         if old is None or _visible(old) != _visible(new) or _ready(old) == "True" != _ready(new):
-            self._enqueue_dependents(key)
+            self._enqueue_dependents(key, spec_changed=spec)
         elif _ready(old) != _ready(new):
             # Became Ready: a dependent that is Ready already has nothing to redo (at 1,000
             # CRs, re-reconciling each as its platform became Ready was 600 passes); one
             # still waiting retries now instead of after its backoff.
-            self._enqueue_dependents(key, waiting_only=True)
+            self._enqueue_dependents(key, waiting_only=True, spec_changed=spec)
 
     def _namespace_terminating(self, namespace: str) -> bool:
         marked = self._terminating.get(namespace)
@@ -459,9 +465,18 @@ class Controller:
         else:
             self._refs.pop(key, None)
 
-    def _enqueue_dependents(self, key: Key, waiting_only: bool = False) -> None:
+    def _enqueue_dependents(
+        self, key: Key, waiting_only: bool = False, spec_changed: bool = True
+    ) -> None:
+        """Wake what read `key`. Readers of every CR of its kind that look at specs only
+        (a LakeZone checking its bucket's other zones) are woken by new, changed or deleted
+        ones, not by status: at 20 zones a namespace, each zone's first status write woke
+        the others for a pass of MinIO calls that found nothing to do."""
         kind, ns, name = key
-        for ref in ((ns, kind, name), (ns, kind, "*")):
+        refs = [(ns, kind, name), (ns, kind, ANY_WITH_STATUS)]
+        if spec_changed:
+            refs.append((ns, kind, ANY))
+        for ref in refs:
             for dep in self._dependents.get(ref, ()):
                 if dep == key:
                     continue
