@@ -369,3 +369,36 @@ def test_bucket_settings_fingerprint_tracks_what_matters() -> None:
         a
         == bucket_settings(spec(retention={"expirationDays": 3}, format="avro"), ids).fingerprint()
     )
+
+
+def test_a_zone_holding_the_bucket_wins_over_one_created_in_the_same_second() -> None:
+    """creationTimestamp has one-second resolution; a newcomer whose name sorts first must
+    not take over a bucket an elder holds (it stalls with BucketConflict instead)."""
+    from headwater.reconcile.lakezone import check_siblings
+
+    def zone(name: str, prefix: str, holds: bool) -> dict[str, Any]:
+        return {
+            "kind": "LakeZone",
+            "metadata": {"name": name, "namespace": "shop", "creationTimestamp": "T1"},
+            "spec": {
+                "platformRef": {"name": "shop"},
+                "tier": "bronze",
+                "bucket": "shop-raw",
+                "prefix": prefix,
+            },
+            "status": {"bucket": "shop-raw", "bucketExists": True} if holds else {},
+        }
+
+    ctx = _ctx(None, {})
+    raw, newcomer = zone("raw", "raw/", True), zone("all", "", False)
+    for z in (raw, newcomer):
+        ctx.store.put(("LakeZone", "shop", z["metadata"]["name"]), z)
+    with pytest.raises(InvalidSpec) as err:
+        check_siblings(ctx, newcomer, spec(prefix=""))
+    assert err.value.reason == Reason.BUCKET_CONFLICT and "'raw'" in str(err.value)
+    check_siblings(ctx, raw, spec(prefix="raw/"))  # the holder is not told anything
+    # neither holds yet: the older (here: by name at the same second) wins
+    ctx.store.put(("LakeZone", "shop", "raw"), zone("raw", "raw/", False))
+    check_siblings(ctx, newcomer, spec(prefix=""))
+    with pytest.raises(InvalidSpec):
+        check_siblings(ctx, ctx.store.get("LakeZone", "shop", "raw"), spec(prefix="raw/"))

@@ -184,11 +184,20 @@ def _created(body: Obj) -> tuple[str, str]:
     return str(meta.get("creationTimestamp") or ""), str(meta.get("name") or "")
 
 
+def _holds(body: Obj, bucket: str) -> bool:
+    """Whether a zone has taken hold of the bucket (a pass of it reached the store)."""
+    status = body.get("status") or {}
+    return bool(status.get("bucketExists")) and status.get("bucket") == bucket
+
+
 def check_siblings(ctx: Context, body: Obj, spec: LakeZoneSpec) -> None:
     """Zones may share a bucket by prefix, but not overlap, and must agree on the
-    bucket-wide settings. The older zone wins; the newer one is told why it stalls."""
+    bucket-wide settings. The zone that holds the bucket wins, else the older one; the
+    other is told why it stalls. (creationTimestamp has one-second resolution: zones
+    created within a second, the later one after the first was Ready, were ordered by
+    name, and a newcomer could take over a bucket its elders held.)"""
     owner = Owner.from_body(body)
-    mine = _created(body)
+    mine, mine_holds = _created(body), _holds(body, spec.bucket)
     for other in ctx.find("LakeZone", owner.namespace):
         meta = other.get("metadata") or {}
         if meta.get("name") == owner.name or meta.get("deletionTimestamp"):
@@ -199,7 +208,11 @@ def check_siblings(ctx: Context, body: Obj, spec: LakeZoneSpec) -> None:
             continue
         if ospec.bucket != spec.bucket or ospec.platform_ref != spec.platform_ref:
             continue
-        if _created(other) > mine:
+        other_holds = _holds(other, spec.bucket)
+        if other_holds != mine_holds:
+            if mine_holds:
+                continue  # it reports the conflict
+        elif _created(other) > mine:
             continue  # the newer zone reports the conflict
         problem = _conflict(spec, ospec)
         if problem:
