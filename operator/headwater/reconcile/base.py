@@ -425,10 +425,14 @@ class Controller:
 
     def _changed(self, key: Key, old: Obj | None, new: Obj) -> None:
         """Wake the dependents of `key` that care about the change from `old` to `new`."""
-        spec = old is None or _changed_by_others(old, new)
-        if old is None or _visible(old) != _visible(new) or _ready(old) == "True" != _ready(new):
+        if old is None:
+            self._enqueue_dependents(key)
+            return
+        spec = _changed_by_others(old, new)
+        was, now = _ready(old), _ready(new)
+        if _visible(old) != _visible(new) or was == "True" != now:
             self._enqueue_dependents(key, spec_changed=spec)
-        elif _ready(old) != _ready(new):
+        elif was != now:
             # Became Ready: a dependent that is Ready already has nothing to redo (at 1,000
             # CRs, re-reconciling each as its platform became Ready was 600 passes); one
             # still waiting retries now instead of after its backoff.
