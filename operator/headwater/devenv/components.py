@@ -200,6 +200,14 @@ def _controller_manager(
         f"--cluster-cidr={POD_CIDR}",
         "--allocate-node-cidrs=false",
         "--controllers=*",
+        # Defaults (5 syncs per controller, 20 requests/s per client) left 17-29 % of the
+        # machine idle while 1,000 workloads waited for their pods; with these the
+        # controllers keep both cores busy (bench: baseline workloads Ready 60 s -> 47 s).
+        "--concurrent-deployment-syncs=10",
+        "--concurrent-statefulset-syncs=10",
+        "--concurrent-replicaset-syncs=10",
+        "--kube-api-qps=100",
+        "--kube-api-burst=200",
         "--v=1",
     ]
     inputs = (Path(kubeconfig), pki.sa_key, pki.ca_cert, pki.ca_key)
