@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -203,12 +204,15 @@ class _ParsedTemplates:
     def __init__(self, size: int = 1024):
         self.size = size
         self._docs: OrderedDict[bytes, str] = OrderedDict()
+        self._lock = threading.Lock()  # the operator renders on its loop; tools may not
 
     def load(self, text: str) -> list[Obj]:
         key = hashlib.blake2b(text.encode(), digest_size=16).digest()
-        hit = self._docs.get(key)
+        with self._lock:
+            hit = self._docs.get(key)
+            if hit is not None:
+                self._docs.move_to_end(key)
         if hit is not None:
-            self._docs.move_to_end(key)
             docs: list[Obj] = json.loads(hit)
             return docs
         docs = [doc for doc in yamlio.load_all(text) if doc]
@@ -217,9 +221,10 @@ class _ParsedTemplates:
         except (TypeError, ValueError):
             return docs
         if json.loads(encoded) == docs:
-            self._docs[key] = encoded
-            if len(self._docs) > self.size:
-                self._docs.popitem(last=False)
+            with self._lock:
+                self._docs[key] = encoded
+                if len(self._docs) > self.size:
+                    self._docs.popitem(last=False)
         return docs
 
 
