@@ -2,7 +2,8 @@
 """Scale benchmark of the Headwater operator against the real local control plane.
 
 For each N (default 100, 300, 1000 mixed CRs) and repeat, in one run:
-  1. baseline: the CRs' child objects server-side-applied straight from a parallel client;
+  1. baseline: the CRs' child objects server-side-applied straight from a parallel client,
+     and the CRs alone (created, one status write each, no operator);
   2. convergence: the operator (a real `headwater run` subprocess) takes N CRs to Ready;
   3. steady state: resourceVersions of CRs and children and apiserver request counts
      (`apiserver_request_total`) over a window;
@@ -264,6 +265,68 @@ async def wait_gone(kube: Kube, names: list[str], timeout: float = 600) -> None:
         if not [n for n in names if await kube.get("v1", "Namespace", None, n)]:
             return
         await asyncio.sleep(2)
+
+
+async def crs_alone(
+    kube: Kube, crs: list[dict[str, Any]], namespaces: list[str], concurrency: int
+) -> dict[str, Any]:
+    """The CRs without an operator: created from the parallel client, then given one status
+    write each (the Ready and Reconciling conditions and observedGeneration, the least an
+    operator writes). What the API server and etcd spend here, convergence spends too,
+    however good the operator; with the baseline's it bounds convergence from below."""
+    moved = {ns: f"{ns}-crs" for ns in namespaces}
+    await ensure_namespaces(kube, moved.values())
+    objs = []
+    for cr in crs:
+        obj = json.loads(json.dumps(cr))
+        obj["metadata"]["namespace"] = moved[obj["metadata"]["namespace"]]
+        objs.append(obj)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    status = {
+        "observedGeneration": 1,
+        "conditions": [
+            {
+                "type": t,
+                "status": v,
+                "reason": r,
+                "message": m,
+                "observedGeneration": 1,
+                "lastTransitionTime": now,
+            }
+            for t, v, r, m in (
+                ("Ready", "True", "Ready", "all components are ready"),
+                ("Reconciling", "False", "Ready", "up to date"),
+            )
+        ],
+    }
+    sem = asyncio.Semaphore(concurrency)
+
+    async def write_status(obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        async with sem:
+            await kube.patch(
+                API,
+                obj["kind"],
+                meta["namespace"],
+                meta["name"],
+                {"status": status},
+                subresource="status",
+            )
+
+    cpu0 = process_cpu()
+    t0 = time.perf_counter()
+    await apply_all(kube, objs, concurrency)
+    created = time.perf_counter() - t0
+    await asyncio.gather(*(write_status(o) for o in objs))
+    elapsed = time.perf_counter() - t0
+    out = {
+        "create_seconds": created,
+        "seconds": elapsed,
+        "cpu": cpu_delta(process_cpu(), cpu0, elapsed),
+    }
+    await delete_namespaces(kube, list(moved.values()))
+    await wait_gone(kube, list(moved.values()))
+    return out
 
 
 def ready(obj: dict[str, Any]) -> bool:
@@ -671,6 +734,12 @@ async def measure(
         await delete_namespaces(kube, base_ns)
         await wait_gone(kube, base_ns)  # the namespace controller's deletes must not pollute
         result["settle_seconds"] = await settle(kube)
+        result["crs_alone"] = await crs_alone(kube, crs, namespaces, args.concurrency)
+        log(
+            f"N={len(crs)}: CRs alone created and given a status in "
+            f"{result['crs_alone']['seconds']:.1f}s"
+        )
+        await settle(kube)
 
         # 2. convergence through the operator
         await ensure_namespaces(kube, namespaces)
@@ -963,23 +1032,25 @@ def write_report(out: Path, runs: list[dict[str, Any]], args: argparse.Namespace
         "",
         "Every run. CRs are Ready only when their workloads are, so no operator converges "
         "faster than the cluster makes the baseline's workloads Ready: *floor* is that time "
-        "over the baseline's SSA time. *CPU floor* is the CPU seconds all processes spent in "
-        "the baseline until its workloads were Ready, divided by the cores: the least time "
-        "the machine needs for the children alone, however well scheduled. *Busy* is the "
-        "share of the cores in use and *CPU-s* all processes' CPU seconds, baseline / "
-        "convergence:",
+        "over the baseline's SSA time. *CRs alone* is the CPU all processes spent creating "
+        "the CRs from the parallel client and writing one status each, without an operator. "
+        "*CPU floor* is the baseline's CPU (until its workloads were Ready) plus that, "
+        "divided by the cores: the least time this machine needs to converge, with an "
+        "operator that cost nothing. *Busy* is the share of the cores in use and *CPU-s* "
+        "all processes' CPU seconds, baseline / convergence:",
         "",
-        "| N | baseline SSA s | workloads Ready s | floor | CPU floor s | converge s | ratio | busy | CPU-s | leftover CRs/buckets |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| N | baseline SSA s | workloads Ready s | floor | CRs alone CPU-s | CPU floor s | converge s | ratio | busy | CPU-s | leftover CRs/buckets |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         b, c = r.get("baseline_cpu") or {}, r.get("converge_cpu") or {}
         floor = r["baseline_workloads_ready_seconds"] / r["baseline_apply_seconds"]
         conv, ratio = r.get("converge_seconds"), r.get("converge_ratio")
+        alone = (r.get("crs_alone") or {}).get("cpu", {}).get("total", 0.0)
         lines.append(
             f"| {r['n']} | {r['baseline_apply_seconds']:.1f} | "
             f"{r['baseline_workloads_ready_seconds']:.1f} | {floor:.2f}x | "
-            f"{b.get('total', 0) / (os.cpu_count() or 1):.1f} | "
+            f"{alone:.0f} | {(b.get('total', 0) + alone) / (os.cpu_count() or 1):.1f} | "
             f"{'n/a' if conv is None else f'{conv:.1f}'} | "
             f"{'n/a' if ratio is None else f'{ratio:.2f}x'} | "
             f"{b.get('machine_share', 0):.0%} / {c.get('machine_share', 0):.0%} | "
