@@ -7,9 +7,9 @@ and a small context of facts the reconciler looked up, and returns plain dicts.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
-import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -204,15 +204,15 @@ class _ParsedTemplates:
     def __init__(self, size: int = 1024):
         self.size = size
         self._docs: OrderedDict[bytes, str] = OrderedDict()
-        self._lock = threading.Lock()  # the operator renders on its loop; tools may not
 
     def load(self, text: str) -> list[Obj]:
         key = hashlib.blake2b(text.encode(), digest_size=16).digest()
-        with self._lock:
-            hit = self._docs.get(key)
-            if hit is not None:
-                self._docs.move_to_end(key)
+        hit = self._docs.get(key)
         if hit is not None:
+            # The operator renders on its event loop; a tool rendering from threads may
+            # see an entry evicted in between (no lock: render/ stays free of threading).
+            with contextlib.suppress(KeyError):
+                self._docs.move_to_end(key)
             docs: list[Obj] = json.loads(hit)
             return docs
         docs = [doc for doc in yamlio.load_all(text) if doc]
@@ -221,9 +221,9 @@ class _ParsedTemplates:
         except (TypeError, ValueError):
             return docs
         if json.loads(encoded) == docs:
-            with self._lock:
-                self._docs[key] = encoded
-                if len(self._docs) > self.size:
+            self._docs[key] = encoded
+            if len(self._docs) > self.size:
+                with contextlib.suppress(KeyError):
                     self._docs.popitem(last=False)
         return docs
 
