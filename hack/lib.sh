@@ -12,7 +12,9 @@ K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
-# MinIO's repository is archived; this is the last commit the Go module proxy serves.
+# MinIO's repository is archived. Its last release tag (RELEASE.2025-10-15T17-29-55Z,
+# commit 9e49d5e7a648) is refused by the Go module proxy (403 "This module version is not
+# available", as tag, commit and pseudo-version); the newest commit it serves is pinned.
 MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
 # Debezium 3.6.1.Final is built against Kafka 4.3.0 (version.kafka in debezium-build-parent).
 KAFKA_VERSION="${KAFKA_VERSION:-4.3.0}"
