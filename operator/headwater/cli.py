@@ -14,13 +14,48 @@ from . import __version__
 from .constants import API_VERSION
 
 
-def _load_docs(files: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
+class InputError(Exception):
+    """A file named on the command line can't be used: reported in one line, no traceback.
+    `code` is the exit status (2 for a missing or unreadable file, as for usage errors; 1
+    for a file that is not YAML, which is invalid input like a bad spec)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+def _expand(names: Iterable[str]) -> list[str]:
+    """The files `-f` names: a directory stands for its `*.yaml` and `*.yml` files, sorted
+    (like `kubectl apply -f DIR`, not recursive); `-` is standard input."""
+    files: list[str] = []
+    for name in names:
+        path = Path(name)
+        if name == "-" or path.is_file():
+            files.append(name)
+        elif path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml"))
+            if not found:
+                raise InputError(f"{name}: directory holds no *.yaml or *.yml file")
+            files.extend(str(p) for p in found if p.is_file())
+        elif path.exists():
+            raise InputError(f"{name}: not a regular file or directory")
+        else:
+            raise InputError(f"{name}: no such file or directory")
+    return files
+
+
+def _load_docs(names: Iterable[str]) -> list[tuple[str, dict[str, Any]]]:
     docs: list[tuple[str, dict[str, Any]]] = []
-    for name in files:
-        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-        for doc in yaml.safe_load_all(text):
-            if isinstance(doc, dict):
-                docs.append((name, doc))
+    for name in _expand(names):
+        try:
+            text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputError(f"{name}: cannot read: {err}") from None
+        try:
+            loaded = list(yaml.safe_load_all(text))
+        except yaml.YAMLError as err:
+            raise InputError(f"{name}: not valid YAML: {err}", code=1) from None
+        docs.extend((name, doc) for doc in loaded if isinstance(doc, dict))
     return docs
 
 
@@ -130,6 +165,19 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return cluster.main([args.action, *args.rest])
 
 
+def _filename_arg(p: argparse.ArgumentParser) -> None:
+    # `-f a.yaml b.yaml`, `-f a.yaml -f b.yaml` and `-f DIR` all work, as with kubectl.
+    p.add_argument(
+        "-f",
+        "--filename",
+        action="extend",
+        nargs="+",
+        required=True,
+        metavar="FILE",
+        help="YAML file, directory of YAML files, or - for standard input (repeatable)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="headwater", description="Headwater: a Kubernetes operator for on-prem data pipelines."
@@ -151,11 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_crds)
 
     p = sub.add_parser("render", help="print the objects CRs would produce (offline)")
-    p.add_argument("-f", "--filename", action="append", required=True, help="YAML file or -")
+    _filename_arg(p)
     p.set_defaults(fn=cmd_render)
 
     p = sub.add_parser("validate", help="check CRs against the API (offline)")
-    p.add_argument("-f", "--filename", action="append", required=True, help="YAML file or -")
+    _filename_arg(p)
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(fn=cmd_validate)
 
@@ -172,7 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.fn(args))
+    try:
+        return int(args.fn(args))
+    except InputError as err:
+        print(f"headwater {args.command}: error: {err}", file=sys.stderr)
+        return err.code
 
 
 if __name__ == "__main__":
