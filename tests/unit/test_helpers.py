@@ -777,3 +777,78 @@ def test_readers_of_every_zone_wake_on_spec_changes_not_status() -> None:
     ctl.observe(body("a", 2, "3", True))  # spec edit
     assert woken(ctl) == {"a", "spec-reader", "status-reader"}
     ctl.executor.shutdown()
+
+
+def test_a_spec_the_models_refuse_stalls_with_the_field_and_no_retry() -> None:
+    """What the schema lets through but the models refuse (pydantic ValidationError from
+    inside a reconcile) ends as Stalled/InvalidSpec naming the field, Ready=False, a Warning
+    Event, and nothing scheduled: no retry loop until the spec changes."""
+    from headwater.api import KINDS_BY_NAME
+    from headwater.metrics import Metrics
+    from headwater.reconcile.base import Controller, Outcome, Settings
+
+    class Kube(_StatusKube):
+        """Answers with the object as the user last wrote it (generation, spec) and a
+        resourceVersion newer than anything observed."""
+
+        generation, spec = 1, {}
+
+        async def patch(self, *args: Any, **kwargs: Any) -> Any:
+            out = await super().patch(*args, **kwargs)
+            out["metadata"]["generation"] = self.generation
+            out["metadata"]["resourceVersion"] = str(1000 * (1 + self.patches))
+            return {**out, "spec": self.spec}
+
+    class Rec:
+        kind, resync_seconds = "DataPlatform", 300.0
+        calls = 0
+
+        def needs_finalizer(self, body: Any) -> bool:
+            return False
+
+        async def reconcile(self, body: Any, ctx: Any) -> Outcome:
+            self.calls += 1
+            KINDS_BY_NAME["DataPlatform"].parse_spec(body.get("spec"))  # the real models
+            return Outcome(status={}, ready=True, reason="Ready")
+
+    key = ("DataPlatform", "ns", "p")
+    kube, rec, metrics = Kube(), Rec(), Metrics()
+
+    def body(generation: int, rv: str, spec: dict[str, Any]) -> dict[str, Any]:
+        meta = {"name": "p", "namespace": "ns", "generation": generation, "resourceVersion": rv}
+        return {"kind": "DataPlatform", "metadata": meta, "spec": spec}
+
+    async def scenario() -> dict[str, Any]:
+        ctl = Controller(kube, [rec], Settings(workers=1), metrics=metrics)  # type: ignore[arg-type]
+        ctl.observe(body(1, "1", {}))
+        await ctl.process(key)
+        assert key in ctl.queue._due, "a Ready resource is resynced"
+        kube.generation, kube.spec = 2, {"kafka": {"managed": {"replicas": 0}}}
+        ctl.observe(body(2, "2500", kube.spec))  # newer than our first write
+        await ctl.process(key)
+        assert rec.calls == 2
+        assert ctl.queue.scheduled == 0 and key not in ctl.queue._due, "retry scheduled"
+        assert key not in ctl._failures
+        stored = ctl.store.get(*key)
+        ctl.executor.shutdown()
+        assert stored is not None
+        return stored
+
+    stored = asyncio.run(scenario())
+    status = stored["status"]
+    assert status["observedGeneration"] == 2
+    conds = {c["type"]: c for c in status["conditions"]}
+    field = "spec.kafka.managed.replicas: Input should be greater than or equal to 1"
+    assert conds["Stalled"]["status"] == "True"
+    assert conds["Stalled"]["reason"] == "InvalidSpec"
+    assert field in conds["Stalled"]["message"]
+    assert conds["Ready"]["status"] == "False"
+    assert conds["Ready"]["reason"] == "InvalidSpec" and field in conds["Ready"]["message"]
+    assert conds["Reconciling"]["status"] == "False"
+    assert [(e["type"], e["reason"]) for e in kube.created] == [
+        ("Normal", "Ready"),
+        ("Warning", "InvalidSpec"),
+    ]
+    assert field in kube.created[1]["message"]
+    stalled = {"kind": "DataPlatform", "result": "stalled"}
+    assert metrics.registry.get_sample_value("headwater_reconcile_total", stalled) == 1
