@@ -74,6 +74,26 @@ def test_dataplane_errors_and_restarts() -> None:
     assert value(m, "headwater_connector_restarts_total", namespace="ns", name="a") == 1
 
 
+def test_preflight_failed_checks_gauge() -> None:
+    """Set by the DataSource reconciler after each preflight (failed checks of that source);
+    exported per source, kept across the scrape-time refresh (which only rebuilds the
+    status-derived gauges), and gone once its labels are removed."""
+    m = Metrics()
+    metric = "headwater_preflight_failed_checks"
+    m.preflight_failures.labels("ns", "orders-db").set(3)
+    m.preflight_failures.labels("ns", "users-db").set(0)
+    assert m.registry.get_sample_value(metric, {"namespace": "ns", "name": "orders-db"}) == 3
+    assert value(m, metric, namespace="ns", name="orders-db") == 3  # as /metrics shows it
+    assert value(m, metric, namespace="ns", name="users-db") == 0
+    m.refresh([body("DataSource", "orders-db", READY)], ["DataSource"])
+    assert value(m, metric, namespace="ns", name="orders-db") == 3
+    m.preflight_failures.labels("ns", "orders-db").set(0)  # the source was fixed
+    assert value(m, metric, namespace="ns", name="orders-db") == 0
+    m.preflight_failures.remove("ns", "users-db")  # the source was deleted
+    assert value(m, metric, namespace="ns", name="users-db") is None
+    assert m.registry.get_sample_value(metric, {"namespace": "ns", "name": "users-db"}) is None
+
+
 def test_refresh_follows_status() -> None:
     m = Metrics()
     platform = body(
