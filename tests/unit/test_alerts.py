@@ -99,10 +99,43 @@ EXTERNAL = {
 
 def test_catalogue_names_are_the_api_constants() -> None:
     assert tuple(r.alert for r in CATALOGUE) == ALERT_RULE_NAMES
-    for kind in ("DataPlatform", "CdcConnector", "StreamJob", "LakeZone"):
+    from headwater.reconcile.registry import build_reconcilers
+
+    # every kind the operator reconciles reports Ready and errors: the operator-level rules
+    for kind in sorted({r.kind for r in build_reconcilers()}):
         names = {r.alert for r in rules_for_kind(kind)}
         assert {"ResourceNotReady", "HighPipelineErrorRate"} <= names, kind
-    assert rules_for_kind("DataSource") == ()
+    assert {r.alert for r in rules_for_kind("DataSource")} == {
+        "ResourceNotReady",
+        "HighPipelineErrorRate",
+    }
+
+
+def test_datasource_gets_the_operator_rules_with_defaults() -> None:
+    source = resource(
+        "DataSource",
+        "orders-db",
+        {
+            "type": "postgres",
+            "host": "db",
+            "database": "shop",
+            "credentialsSecretRef": {"name": "s"},
+        },
+    )
+    rules = rules_of(source, None)
+    sel_ = '{kind="DataSource",namespace="shop",name="orders-db"}'
+    assert rules["ResourceNotReady"]["expr"] == f"max(headwater_resource_ready{sel_}) == 0"
+    assert rules["ResourceNotReady"]["for"] == "15m"
+    assert rules["HighPipelineErrorRate"]["expr"] == (
+        f"sum(rate(headwater_resource_errors_total{sel_}[5m])) > 0.01"
+    )
+    # on no platform: no platform label
+    assert rules["ResourceNotReady"]["labels"] == {
+        "severity": "warning",
+        "namespace": "shop",
+        "kind": "DataSource",
+        "name": "orders-db",
+    }
 
 
 def test_the_seed_rules_are_represented() -> None:
@@ -485,6 +518,36 @@ def test_platform_file_holds_the_platform_and_its_resources() -> None:
     assert group["name"] == "headwater.cdcconnector.shop.orders"
 
 
+def test_platform_file_holds_the_datasources_its_connectors_read() -> None:
+    """A DataSource has no platformRef: its rules go to the managed Prometheus of every
+    platform with a CdcConnector capturing from it, and nowhere else."""
+    plat, other = platform(), platform("other")
+    spec = {
+        "type": "postgres",
+        "host": "db",
+        "database": "shop",
+        "credentialsSecretRef": {"name": "s"},
+    }
+    read, unread = resource("DataSource", "db", spec), resource("DataSource", "unused", spec)
+    elsewhere = copy.deepcopy(read)
+    elsewhere["metadata"]["namespace"] = "other-ns"
+    ctx = _ctx(plat, other, connector(), read, unread)
+    ctx.store.put(("DataSource", "other-ns", "db"), elsewhere)
+    files = AlertsService().platform_rule_files(ctx, plat, DataPlatformSpec())
+    assert set(files) == {
+        "dataplatform-shop.yaml",
+        "cdcconnector-orders.yaml",
+        "datasource-db.yaml",
+    }
+    (group,) = files["datasource-db.yaml"]["groups"]
+    assert group["name"] == "headwater.datasource.shop.db"
+    assert {r["alert"] for r in group["rules"]} == {"ResourceNotReady", "HighPipelineErrorRate"}
+    # the other platform has no connector reading it
+    assert set(AlertsService().platform_rule_files(ctx, other, DataPlatformSpec())) == {
+        "dataplatform-other.yaml"
+    }
+
+
 def test_platform_file_skips_invalid_alert_specs() -> None:
     plat = platform()
     bad = connector(alerts={"labels": {"bad-name": "x"}})
@@ -731,6 +794,30 @@ def test_service_applies_only_when_the_monitoring_api_is_served() -> None:
             NS,
             "orders",
         ) in enqueued
+        await service.close()
+
+    asyncio.run(run())
+
+
+def test_a_datasource_gets_its_own_prometheus_rule() -> None:
+    import asyncio
+
+    spec = {
+        "type": "mysql",
+        "host": "db",
+        "database": "shop",
+        "credentialsSecretRef": {"name": "s"},
+    }
+    source = resource("DataSource", "db", spec)
+    ctx, resources, applier, enqueued = _service_ctx(platform(), source)
+    service = AlertsService(refresh_seconds=3600)
+
+    async def run() -> None:
+        resources.kinds = {"PrometheusRule", "ServiceMonitor"}
+        await service.reconcile_rules(ctx, source)
+        assert service.served == {"PrometheusRule", "ServiceMonitor"}
+        assert applier.calls == [("db", ["PrometheusRule"], "alerts")]
+        assert enqueued == []  # on no platform: nothing to re-render
         await service.close()
 
     asyncio.run(run())

@@ -334,7 +334,12 @@ def _zone_size(t: Target, threshold: float | None) -> str:
 
 # --- the catalogue -----------------------------------------------------------------------------
 
-ALL = ("DataPlatform", "CdcConnector", "StreamJob", "LakeZone")
+# Every kind the operator reconciles: each reports Ready and counts its errors in the
+# operator's metrics, so each gets the operator-level rules. A DataSource has only those (its
+# preflight failures already make it not Ready) and no `spec.alerts` field yet, so its rules
+# always carry the defaults; it is on no platform of its own (see files.py for where its
+# rules go in a managed Prometheus).
+ALL = ("DataPlatform", "DataSource", "CdcConnector", "StreamJob", "LakeZone")
 OPERATOR = "the Headwater operator's /metrics (scraped with honor_labels)"
 KAFKA_JMX = "Prometheus JMX exporter on the Kafka brokers (managed Kafka)"
 CONNECT_JMX = (

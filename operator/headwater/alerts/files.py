@@ -14,17 +14,23 @@ Obj = Mapping[str, Any]
 
 def platform_rule_files(platform: Obj, members: Iterable[Obj] = ()) -> dict[str, dict[str, Any]]:
     """`{file name: rule file}` for the platform's managed Prometheus. `members` may hold any
-    resources; those whose platformRef names this platform (same namespace) are included.
-    Resources whose `spec.alerts` does not validate are skipped (their reconciler says why)."""
+    resources; those whose platformRef names this platform (same namespace) are included,
+    and the DataSources that a CdcConnector on the platform captures from (a DataSource has
+    no platformRef: its rules go to every platform that reads it). Resources whose
+    `spec.alerts` does not validate are skipped (their reconciler says why)."""
     meta = platform["metadata"]
     ns, name = meta.get("namespace", ""), meta["name"]
-    bodies = [platform] + [
-        m
-        for m in members
-        if m.get("kind") != "DataPlatform"
-        and m["metadata"].get("namespace", ns) == ns
-        and platform_name(m) == name
+    local = [m for m in members if m["metadata"].get("namespace", ns) == ns]
+    on_platform = [m for m in local if m.get("kind") != "DataPlatform" and platform_name(m) == name]
+    captured = {
+        ((m.get("spec") or {}).get("sourceRef") or {}).get("name")
+        for m in on_platform
+        if m.get("kind") == "CdcConnector"
+    }
+    sources = [
+        m for m in local if m.get("kind") == "DataSource" and m["metadata"]["name"] in captured
     ]
+    bodies = [platform, *on_platform, *sources]
     files: dict[str, dict[str, Any]] = {}
     for body in bodies:
         alerts = alerts_spec(body)
