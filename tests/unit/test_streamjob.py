@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import datetime as dt
 import json
 from typing import Any
@@ -266,7 +268,25 @@ def test_streaming_is_a_recreate_deployment_with_a_client_mode_driver() -> None:
     c = dep["spec"]["template"]["spec"]["containers"][0]
     assert c["args"][3] == "client"
     assert "spark.driver.host=$(POD_IP)" in c["args"]
-    assert {e["name"] for e in c["env"]} == {"POD_NAME", "POD_IP"}
+    env = {e["name"]: e["valueFrom"] for e in c["env"]}
+    assert set(env) == {"POD_NAME", "POD_IP", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+    # Client mode: Spark ignores spark.kubernetes.driver.secretKeyRef.*, so the driver's
+    # keys come from the container's env; executors still get them from Spark.
+    assert env["AWS_ACCESS_KEY_ID"] == {
+        "secretKeyRef": {"name": "shop-minio-root", "key": "accessKey"}
+    }
+    assert env["AWS_SECRET_ACCESS_KEY"] == {
+        "secretKeyRef": {"name": "shop-minio-root", "key": "secretKey"}
+    }
+    assert not [a for a in c["args"] if a.startswith("spark.kubernetes.driver.secretKeyRef")]
+    assert (
+        "spark.kubernetes.executor.secretKeyRef.AWS_ACCESS_KEY_ID=shop-minio-root:accessKey"
+        in c["args"]
+    )
+    no_store = SparkFacts(FACTS.master_url, FACTS.service_account, FACTS.image)
+    [bare] = render_spark(spark_spec(mode="streaming"), OWNER, no_store)
+    bare_env = bare["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {e["name"] for e in bare_env} == {"POD_NAME", "POD_IP"}
     suspended = StreamJobSpec.model_validate(
         {**spark_spec(mode="streaming").wire(), "state": "suspended"}
     )
@@ -281,13 +301,125 @@ def test_jvm_application_gets_its_main_class() -> None:
     assert args[args.index("--class") + 1] == "shop.Etl"
 
 
-def test_no_secret_value_in_rendered_objects() -> None:
-    """Only the Secret's name and keys reach the objects; values never can (render has none)."""
-    text = json.dumps(render_spark(spark_spec(), OWNER, FACTS))
-    assert "secretKeyRef" in text and "shop-minio-root" in text
-    for word in ("AWS_SECRET_ACCESS_KEY=", "password", "fs.s3a.secret.key"):
-        assert f"{word}hunter2" not in text
-    assert "spark.hadoop.fs.s3a.secret.key" not in text
+class _Ctx:
+    """Just what the Spark and lineage paths of the reconciler read."""
+
+    def __init__(self, objects: dict[tuple[str, str], Any]):
+        self.objects = objects
+        self.applied: list[Any] = []
+        self.applier = self
+        self.cache = self
+        self.services: dict[str, Any] = {}
+
+    def get(self, *key: str) -> Any:  # ctx.get(kind, ns, name) and cache.get(api, kind, ns, name)
+        return self.objects.get((key[-3], key[-1]))
+
+    def secret(self, namespace: str, name: str) -> Any:
+        return self.objects.get(("Secret", name))
+
+    async def reconcile(self, owner: Any, objects: list[Any]) -> None:
+        self.applied.extend(objects)
+
+
+SECRET_VALUE = "hunter2-spark-key"
+
+
+@pytest.mark.parametrize("mode", ["batch", "streaming"])
+def test_no_secret_value_reaches_objects_or_status(mode: str) -> None:
+    """The platform's S3 Secret (with a real value) is readable by the reconciler; only its
+    name and key names may reach the Job/Deployment and the status, never the value."""
+    from headwater.reconcile.streamjob import StreamJobReconciler
+
+    platform = {
+        "spec": {
+            "spark": {"mode": "managed"},
+            "objectStore": {
+                "mode": "external",
+                "external": {
+                    "endpoint": "http://s3.local:9000",
+                    "credentialsSecretRef": {
+                        "name": "s3-admin",
+                        "accessKeyKey": "AK",
+                        "secretKeyKey": "SK",
+                    },
+                },
+            },
+        },
+        "status": {
+            "endpoints": {
+                "sparkMasterUrl": "k8s://https://kubernetes.default.svc",
+                "sparkServiceAccount": "shop-spark",
+                "s3Endpoint": "http://s3.local:9000",
+                "s3CredentialsSecret": "s3-admin",
+            }
+        },
+    }
+    encoded = base64.b64encode(SECRET_VALUE.encode()).decode()
+    secret = {"data": {"AK": base64.b64encode(b"admin").decode(), "SK": encoded}}
+    ctx = _Ctx({("DataPlatform", "shop"): platform, ("Secret", "s3-admin"): secret})
+    body = {
+        "kind": "StreamJob",
+        "metadata": {"name": "orders", "namespace": "shop", "uid": OWNER.uid, "generation": 1},
+        "spec": spark_spec(mode=mode).wire(),
+    }
+    out = asyncio.run(StreamJobReconciler().reconcile(body, ctx))  # type: ignore[arg-type]
+    [obj] = ctx.applied
+    text = json.dumps([obj, out.status, out.message, out.events])
+    assert SECRET_VALUE not in text and encoded not in text
+    # ... while the reference to it is there, with the external store's key names.
+    assert "s3-admin:SK" in text
+    if mode == "streaming":
+        env = obj["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert {
+            "name": "AWS_SECRET_ACCESS_KEY",
+            "valueFrom": {"secretKeyRef": {"name": "s3-admin", "key": "SK"}},
+        } in env
+    assert "fs.s3a.secret.key" not in text and "fs.s3a.access.key" not in text
+
+
+def test_lineage_chain_source_table_topic_job_zone() -> None:
+    """DataSource table -> the connector's topic (from its status) -> job -> the zone's path."""
+    from headwater.reconcile.streamjob import lineage
+
+    source = {"spec": {"type": "postgres", "host": "orders-db.shop.svc", "database": "shop"}}
+    connector = {
+        "metadata": {"name": "orders-cdc"},
+        "spec": {
+            "sourceRef": {"name": "orders-db"},
+            "topicPrefix": "shop",
+            "tables": ["public.orders", "public.customers"],
+        },
+        # Routed topics: the status names differ from <prefix>.<table>, and win.
+        "status": {"topics": ["cdc.v2.public.orders", "cdc.v2.public.customers"]},
+    }
+    zone = {
+        "spec": {"tier": "bronze", "bucket": "ignored-when-status-has-the-path"},
+        "status": {"pathTemplate": "s3://shop-bronze/lake/{table}/year={yyyy}/"},
+    }
+    ctx = _Ctx(
+        {
+            ("DataSource", "orders-db"): source,
+            ("CdcConnector", "orders-cdc"): connector,
+            ("LakeZone", "bronze"): zone,
+        }
+    )
+    spec = StreamJobSpec.model_validate(
+        {
+            **flink_spec().wire(),
+            "inputs": [{"cdcConnectorRef": {"name": "orders-cdc"}, "table": "public.orders"}],
+            "outputs": [{"lakeZoneRef": {"name": "bronze"}, "table": "orders"}],
+        }
+    )
+    edges, missing = lineage(spec, OWNER, ctx)  # type: ignore[arg-type]
+    assert missing == []
+    assert edges == [
+        {
+            "source": "postgres://orders-db.shop.svc/shop/public.orders",
+            "target": "kafka://cdc.v2.public.orders",
+        },
+        {"source": "kafka://cdc.v2.public.orders", "target": "flink://shop/orders"},
+        {"source": "flink://shop/orders", "target": "s3://shop-bronze/lake/orders/year={yyyy}/"},
+    ]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,10 @@
   orphaned driver behind when it restarts.
 
 Credentials never appear in the command line: S3 keys reach driver and executors as
-environment variables from the platform's Secret (`secretKeyRef`).
+environment variables from the platform's Secret (`secretKeyRef`). In cluster mode Spark puts
+them on the pods it creates (`spark.kubernetes.{driver,executor}.secretKeyRef.*`); in client
+mode (streaming) the driver pod is ours and Spark ignores the driver setting, so its
+container gets them as `env` here.
 """
 
 from __future__ import annotations
@@ -101,7 +104,10 @@ def _conf(spark: SparkJobSpec, owner: Owner, facts: SparkFacts, image: str) -> d
         conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
             "com.amazonaws.auth.EnvironmentVariableCredentialsProvider"
         )
-        for role in ("driver", "executor"):
+        # Client mode (streaming): Spark creates only the executors; the driver's keys are
+        # in the Deployment's container (`_s3_env`).
+        roles = ("driver", "executor") if spark.mode == "batch" else ("executor",)
+        for role in roles:
             conf[f"spark.kubernetes.{role}.secretKeyRef.AWS_ACCESS_KEY_ID"] = (
                 f"{facts.s3_secret}:{facts.s3_access_key_key}"
             )
@@ -154,6 +160,7 @@ def _container(spec: StreamJobSpec, owner: Owner, facts: SparkFacts) -> Obj:
         container["env"] = [
             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
             {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            *_s3_env(facts),
         ]
         container["ports"] = [
             {"name": "driver", "containerPort": DRIVER_PORT},
@@ -164,6 +171,23 @@ def _container(spec: StreamJobSpec, owner: Owner, facts: SparkFacts) -> Obj:
             "requests": {"cpu": str(spark.driver.cores), "memory": _k8s_memory(spark.driver.memory)}
         }
     return container
+
+
+def _s3_env(facts: SparkFacts) -> list[Obj]:
+    """The S3 keys of a client-mode driver, referenced from the platform's Secret (the same
+    variables the executors get through `spark.kubernetes.executor.secretKeyRef.*`)."""
+    if not (facts.s3_endpoint and facts.s3_secret):
+        return []
+    return [
+        {
+            "name": variable,
+            "valueFrom": {"secretKeyRef": {"name": facts.s3_secret, "key": key}},
+        }
+        for variable, key in (
+            ("AWS_ACCESS_KEY_ID", facts.s3_access_key_key),
+            ("AWS_SECRET_ACCESS_KEY", facts.s3_secret_key_key),
+        )
+    ]
 
 
 def _k8s_memory(jvm: str) -> str:
