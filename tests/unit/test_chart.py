@@ -344,8 +344,25 @@ def test_values_reach_the_deployment(helm: str) -> None:
     assert one(docs, "Service")["spec"]["ports"][0]["port"] == 9100
 
 
-def test_prometheus_rule_passes_promtool(helm: str, tmp_path: Path) -> None:
-    docs = template(
+CHART_RULE_ALERTS = {
+    "HeadwaterOperatorDown",
+    "HeadwaterReconcileErrors",
+    "HeadwaterWorkqueueBacklog",
+    "HeadwaterReconcileSlow",
+}
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    path = shutil.which("promtool") or ""
+    with contextlib.suppress(svc.ServiceUnavailable):
+        path = svc.env("prometheus").get("PROMTOOL", path)
+    require(bool(path) and Path(path).exists(), "promtool (hack/services.sh prometheus)")
+    return path
+
+
+def chart_rule_docs(helm: str) -> list[dict[str, Any]]:
+    return template(
         helm,
         "--set",
         "metrics.serviceMonitor.enabled=true",
@@ -354,23 +371,18 @@ def test_prometheus_rule_passes_promtool(helm: str, tmp_path: Path) -> None:
         "--set",
         "metrics.prometheusRule.alertLabels.team=data",
     )
+
+
+def test_prometheus_rule_passes_promtool(helm: str, promtool: str, tmp_path: Path) -> None:
+    docs = chart_rule_docs(helm)
     monitor = one(docs, "ServiceMonitor")
     selector = monitor["spec"]["selector"]["matchLabels"].items()
     assert selector <= one(docs, "Service")["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"][0]["port"] == "http-metrics"
     rule = one(docs, "PrometheusRule")
     alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
-    assert set(alerts) == {
-        "HeadwaterOperatorDown",
-        "HeadwaterReconcileErrors",
-        "HeadwaterWorkqueueBacklog",
-        "HeadwaterReconcileSlow",
-    }
+    assert set(alerts) == CHART_RULE_ALERTS
     assert all(a["labels"]["team"] == "data" for a in alerts.values())
-    promtool = shutil.which("promtool") or ""
-    with contextlib.suppress(svc.ServiceUnavailable):
-        promtool = svc.env("prometheus").get("PROMTOOL", promtool)
-    require(bool(promtool) and Path(promtool).exists(), "promtool (hack/services.sh prometheus)")
     path = tmp_path / "rules.yaml"
     path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
     proc = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
@@ -383,6 +395,115 @@ def test_prometheus_rule_passes_promtool(helm: str, tmp_path: Path) -> None:
     for alert in alerts.values():
         for metric in re.findall(r"\b(headwater_[a-z_]+)", alert["expr"]):
             assert metric.removesuffix("_bucket").removesuffix("_total") in exported, metric
+
+
+CHART_CASES: list[dict[str, Any]] = yaml.safe_load(
+    (ROOT / "tests" / "data" / "promtool" / "chart_cases.yaml").read_text()
+)["cases"]
+
+
+def _shown(template_text: str, labels: dict[str, str], shown: str | None) -> str:
+    """What Prometheus prints for the chart's annotation templates (`$labels.x`, `$value`
+    plain, humanized or as a duration), given the expected value text."""
+    text = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], template_text)
+    if "$value" in text:
+        assert shown is not None, f"case needs `shown` for: {template_text}"
+        text = re.sub(r"\{\{ \$value( \| humanize(Duration)?)? \}\}", shown, text)
+    return text
+
+
+def _histogram_series(spec: dict[str, Any], minutes: int) -> dict[str, str]:
+    """Cumulative `_bucket` series over the buckets the operator really exports."""
+    from headwater.metrics import Metrics
+
+    bounds = [float(b) for b in Metrics().duration._upper_bounds]  # ends with +Inf
+    assert bounds[-1] == float("inf")
+    per_minute = {float(k): int(v) for k, v in spec["per_minute"].items()}
+    labels = ",".join(f'{k}="{v}"' for k, v in spec["labels"].items())
+    out = {}
+    for le in bounds:
+        n = sum(count for seconds, count in per_minute.items() if seconds <= le)
+        le_text = "+Inf" if le == float("inf") else repr(le)
+        out[f'headwater_reconcile_duration_seconds_bucket{{{labels},le="{le_text}"}}'] = (
+            f"0+{n}x{minutes}"
+        )
+    return out
+
+
+@pytest.mark.parametrize("case", CHART_CASES, ids=[c["alert"] for c in CHART_CASES])
+def test_prometheus_rule_promtool_cases(
+    helm: str, promtool: str, tmp_path: Path, case: dict[str, Any]
+) -> None:
+    """`promtool test rules` on the rendered chart rule: each alert fires when it should
+    (labels, annotations with the value) and stays silent when it should not."""
+    rule = one(chart_rule_docs(helm), "PrometheusRule")
+    groups = rule["spec"]["groups"]
+    (alert,) = [r for g in groups for r in g["rules"] if r["alert"] == case["alert"]]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}))
+    tests = []
+    for t in case["tests"]:
+        series = dict(t.get("series") or {})
+        if "histogram" in t:
+            series.update(_histogram_series(t["histogram"], t["minutes"]))
+        expected = []
+        for exp in t["expect"]:
+            labels = {**exp["labels"], "team": "data"}  # the alertLabels set above
+            annotations = {
+                k: _shown(v, labels, exp.get("shown")) for k, v in alert["annotations"].items()
+            }
+            expected.append({"exp_labels": labels, "exp_annotations": annotations})
+        tests.append(
+            {
+                "interval": "1m",
+                "input_series": [{"series": k, "values": v} for k, v in series.items()],
+                "alert_rule_test": [
+                    {"eval_time": t["at"], "alertname": case["alert"], "exp_alerts": expected}
+                ],
+            }
+        )
+    (tmp_path / "test.yaml").write_text(
+        yaml.safe_dump(
+            {"rule_files": ["rules.yaml"], "evaluation_interval": "1m", "tests": tests},
+            sort_keys=False,
+        )
+    )
+    proc = subprocess.run(
+        [promtool, "test", "rules", "test.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout
+
+
+def test_reconcile_slow_threshold_fits_the_operators_histogram(helm: str) -> None:
+    """histogram_quantile never returns more than the largest finite bucket, so the chart
+    compares with `>=` against at most that bound (the 45 s case above fires only so) and
+    refuses a threshold that could never fire."""
+    from headwater.metrics import Metrics
+
+    last = max(b for b in Metrics().duration._upper_bounds if b != float("inf"))
+    text = (CHART / "templates" / "prometheusrule.yaml").read_text()
+    match = re.search(r"\$lastBucket := (\d+(?:\.\d+)?)", text)
+    assert match and float(match.group(1)) == last, "chart and metrics.py buckets disagree"
+    enabled = ("--set", "metrics.prometheusRule.enabled=true")
+    err = fails(helm, *enabled, "--set", f"metrics.prometheusRule.reconcileSeconds={last + 1:g}")
+    assert f"histogram ends at {last:g}s" in err
+    rule = one(
+        template(helm, *enabled, "--set", "metrics.prometheusRule.reconcileSeconds=20"),
+        "PrometheusRule",
+    )
+    (slow,) = [r for g in rule["spec"]["groups"] for r in g["rules"] if "Slow" in r["alert"]]
+    assert slow["expr"].endswith(">= 20")
+
+
+def test_every_chart_rule_has_a_firing_and_a_silent_case() -> None:
+    fires = {c["alert"] for c in CHART_CASES for t in c["tests"] if t["expect"]}
+    silent = {c["alert"] for c in CHART_CASES for t in c["tests"] if not t["expect"]}
+    assert fires == CHART_RULE_ALERTS, "chart rules without a firing promtool case"
+    assert silent == CHART_RULE_ALERTS, "chart rules without a silent promtool case"
 
 
 def test_dashboards_configmap_only_when_there_are_dashboards(helm: str, tmp_path: Path) -> None:
