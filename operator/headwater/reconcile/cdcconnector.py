@@ -13,6 +13,7 @@ Connect worker resolves them (see render/connector.py).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -34,10 +35,11 @@ from ..dataplane.connect import (
 from ..dataplane.endpoints import resolve_url
 from ..kube import conditions
 from ..kube.conditions import Cond, now, parse_time
+from ..kube.events import scrub
 from ..render import connector as render
 from ..render.common import stable_hash
 from ..render.platform import Names
-from .base import Context, InvalidSpec, NotReady, Obj, Outcome, Retry, secret_value
+from .base import Context, InvalidSpec, Key, NotReady, Obj, Outcome, Retry, secret_value
 from .datasource import read_credentials, target
 
 log = logging.getLogger("headwater.cdcconnector")
@@ -268,16 +270,21 @@ class Restarts:
             status.get("lastRestartTime"),
         )
 
+    def backoff(self, spec: CdcConnectorSpec) -> float:
+        """How long the next restart waits after the last one (0 before the first)."""
+        if self.in_a_row == 0:
+            return 0.0
+        ar = spec.auto_restart
+        return float(
+            min(ar.max_backoff_seconds, ar.initial_backoff_seconds * 2 ** (self.in_a_row - 1))
+        )
+
     def due_in(self, spec: CdcConnectorSpec) -> float:
         """Seconds until the next restart may happen (0: now). The first is immediate."""
         last = parse_time(self.last)
         if self.in_a_row == 0 or last is None:
             return 0.0
-        ar = spec.auto_restart
-        wait = float(
-            min(ar.max_backoff_seconds, ar.initial_backoff_seconds * 2 ** (self.in_a_row - 1))
-        )
-        return max(0.0, wait - (_utcnow() - last).total_seconds())
+        return max(0.0, self.backoff(spec) - (_utcnow() - last).total_seconds())
 
 
 class CdcConnectorReconciler:
@@ -286,6 +293,8 @@ class CdcConnectorReconciler:
     def __init__(self, resync_seconds: float = 30.0):
         # Connect is polled: a task that fails shows up in status within this period.
         self.resync_seconds = resync_seconds
+        # Passes the restart schedule needs, one per connector (see _wake_after).
+        self._wakeups: dict[Key, asyncio.TimerHandle] = {}
 
     def needs_finalizer(self, body: Obj) -> bool:
         """The connector (and maybe a replication slot) live outside Kubernetes, but only
@@ -418,7 +427,33 @@ class CdcConnectorReconciler:
                 restarts.in_a_row = 0
         topics = await ctx.blocking(client.topics, name)
         status = self._status(res, spec, config, state, restarts, topics)
-        return self._verdict(spec, state, status, restarts, transition, requeue, events)
+        outcome = self._verdict(spec, state, status, restarts, transition, requeue, events)
+        if restarts.in_a_row and not outcome.ready and outcome.requeue_after is not None:
+            self._wake_after(ctx, body, outcome.requeue_after)
+        _log_events(body, events)
+        return outcome
+
+    def _wake_after(self, ctx: Context, body: Obj, delay: float) -> None:
+        """Look at the connector again after exactly `delay` seconds. The controller
+        stretches the requeue of a resource that stays not Ready (x1.5 each pass, up to
+        5 minutes): right while waiting for something, wrong for the restart schedule,
+        which is the user's (`autoRestart` back-off) and would drift past
+        `maxBackoffSeconds` after a few failed passes. The controller's own, later timer
+        stays: whichever pass comes first reschedules it."""
+        meta = body["metadata"]
+        key: Key = (self.kind, meta.get("namespace", ""), meta["name"])
+        self._cancel_wakeup(key)
+
+        def wake() -> None:
+            self._wakeups.pop(key, None)
+            ctx.enqueue(key)
+
+        self._wakeups[key] = asyncio.get_running_loop().call_later(delay, wake)
+
+    def _cancel_wakeup(self, key: Key) -> None:
+        handle = self._wakeups.pop(key, None)
+        if handle is not None:
+            handle.cancel()
 
     async def _forget_renamed(
         self,
@@ -499,7 +534,8 @@ class CdcConnectorReconciler:
         if metrics is not None:
             meta = body["metadata"]
             metrics.connector_restarts.labels(meta.get("namespace", ""), meta["name"]).inc()
-        return PENDING_POLL_SECONDS
+        # Look whether it came up, or sooner when the next restart is due sooner.
+        return min(PENDING_POLL_SECONDS, restarts.backoff(spec))
 
     @staticmethod
     def _status(
@@ -611,22 +647,31 @@ class CdcConnectorReconciler:
     async def finalize(self, body: Obj, ctx: Context) -> Outcome:
         meta = body["metadata"]
         ns, name = meta.get("namespace", ""), meta["name"]
+        self._cancel_wakeup((self.kind, ns, name))
         old = body.get("status") or {}
         events: list[tuple[str, str, str]] = []
         try:
             spec = CdcConnectorSpec.model_validate(body.get("spec") or {})
         except ValidationError:
             spec = None
-        if not old.get("configHash"):
-            # Never written to Connect (references missing, Connect never reached): nothing to clean.
-            return Outcome(status={}, ready=False, reason=Reason.DELETING, finalized=True)
         connector = old.get("connectorName") or (
             render.connector_name(ns, name, spec) if spec else f"{ns}.{name}"
         )
         drop = spec is not None and spec.deletion_policy.replication_slot == "Drop"
-        await self._delete_connector(body, spec, ctx, connector, drop, events)
-        if spec is not None:
+        # The finalizer is added just before the first call to Connect, so a connector may
+        # exist even when the status does not say so: `configHash` is written after the
+        # pass that created it, and a failed status write, a POST that timed out after
+        # Connect stored the connector, or an operator killed in between leave it out.
+        # So Connect is always asked, by name.
+        written = bool(old.get("configHash"))
+        existed = await self._delete_connector(body, spec, ctx, connector, drop, written, events)
+        # The slot is made by the connector's task: with no record of a config written and
+        # no connector of that name in Connect, there is no slot of this CR to look after
+        # (and an unreachable database must not hold up the deletion of a connector that
+        # never got past its references or preflight).
+        if spec is not None and (written or existed):
             await self._cleanup_slot(body, spec, ctx, drop, events)
+        _log_events(body, events)
         return Outcome(
             status={}, ready=False, reason=Reason.DELETING, finalized=True, events=events
         )
@@ -638,8 +683,12 @@ class CdcConnectorReconciler:
         ctx: Context,
         connector: str,
         drop: bool,
+        written: bool,
         events: list[tuple[str, str, str]],
-    ) -> None:
+    ) -> bool:
+        """Delete the connector from Connect; True when it existed there. Waits (Retry) for
+        an unavailable Connect only for a connector known to be written and whose platform
+        still exists; otherwise gives up with a CleanupSkipped Event."""
         ns = body["metadata"].get("namespace", "")
         old = body.get("status") or {}
         platform_body = ctx.get("DataPlatform", ns, spec.platform_ref.name) if spec else None
@@ -660,8 +709,10 @@ class CdcConnectorReconciler:
                 timeout=ctx.settings.dataplane_timeout,
             )
         if client is None:
-            return
+            # No Connect URL known: the operator never had a Connect to write to.
+            return False
         try:
+            existed = False
             if drop:
                 # Offsets go too, or a connector of the same name would resume from a
                 # position the dropped slot no longer serves. Connect resets offsets of
@@ -675,8 +726,10 @@ class CdcConnectorReconciler:
                         SLOT_RELEASE_SECONDS,
                     )
                 if state is not None:
+                    existed = True
                     await ctx.blocking(client.delete_offsets, connector)
             if await ctx.blocking(client.delete, connector):
+                existed = True
                 events.append(
                     (
                         "Normal",
@@ -684,20 +737,27 @@ class CdcConnectorReconciler:
                         f"deleted connector {connector} from Kafka Connect",
                     )
                 )
+            return existed
         except ConnectUnavailable as err:
-            if platform_body is not None:
+            if written and platform_body is not None:
                 raise Retry(
                     f"cannot delete connector {connector}: Kafka Connect unavailable: {err}",
                     Reason.CONNECT_UNAVAILABLE,
                     UNAVAILABLE_RETRY_SECONDS,
                 ) from None
+            why = (
+                "no connector config was ever confirmed written"
+                if not written
+                else "DataPlatform gone"
+            )
             events.append(
                 (
                     "Warning",
                     Reason.CLEANUP_SKIPPED,
-                    f"Kafka Connect unreachable and DataPlatform gone: connector {connector} may remain there",
+                    f"Kafka Connect unreachable and {why}: not waiting; connector {connector} may remain there",
                 )
             )
+            return False
         except ConnectError as err:
             raise Retry(
                 f"cannot delete connector {connector}: {err}",
@@ -825,6 +885,19 @@ def _first_trace(state: ConnectorState) -> str | None:
     if state.trace:
         return state.trace
     return next((f"task {t.id}: {t.trace}" for t in state.tasks if t.trace), None)
+
+
+def _log_events(body: Obj, events: list[tuple[str, str, str]]) -> None:
+    """What the operator did in Kafka Connect, also in its log (Events expire)."""
+    meta = body["metadata"]
+    for _, reason, message in events:
+        log.info(
+            "CdcConnector %s/%s: %s: %s",
+            meta.get("namespace"),
+            meta["name"],
+            reason,
+            scrub(message),
+        )
 
 
 def _count_error(ctx: Context, body: Obj) -> None:

@@ -212,5 +212,20 @@ class DataSourceReconciler:
         metrics.preflight_failures.labels(meta.get("namespace", ""), meta["name"]).set(
             len(result.failed)
         )
+        forget_deleted(ctx, metrics.preflight_failures)
         if not result.reachable:
             metrics.dataplane_error("postgres" if spec.type == "postgres" else "mysql", body)
+
+
+def forget_deleted(ctx: Context, gauge: Any) -> None:
+    """Drop the gauge's series of DataSources that no longer exist. A DataSource has no
+    finalizer (nothing outside Kubernetes to clean), so no pass runs when one is deleted:
+    the next pass of any DataSource removes what the deleted ones left behind, instead of
+    a stale count of failed checks being scraped (and alerted on) forever. Reads the store
+    directly: this is no dependency on the other DataSources."""
+    present = {
+        (s.labels["namespace"], s.labels["name"]) for m in gauge.collect() for s in m.samples
+    }
+    for ns, name in present:
+        if ctx.store.get("DataSource", ns, name) is None:
+            gauge.remove(ns, name)
