@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from headwater.api import KINDS
 from headwater.api.crdgen import crd, render_crds
+from headwater.api.dataplatform import (
+    MINIO_CONFIG_CREDENTIAL,
+    PROMETHEUS_CONFIG_RESERVED,
+    DataPlatformSpec,
+)
 from hwtest import ROOT
 
 
@@ -88,3 +95,67 @@ def test_status_has_no_server_side_defaults(info: Any) -> None:
     stored status differ from the computed one and cause a no-op patch on every pass."""
     status = crd(info)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
     assert [path for path, node in _walk(status) if "default" in node] == []
+
+
+def _platform_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = crd(KINDS[0])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("component", "key", "message"),
+    [
+        ("objectStore", "MINIO_ROOT_PASSWORD", MINIO_CONFIG_CREDENTIAL),
+        ("objectStore", "MINIO_ROOT_USER", MINIO_CONFIG_CREDENTIAL),
+        ("objectStore", "MINIO_KMS_SECRET_KEY", MINIO_CONFIG_CREDENTIAL),
+        ("objectStore", "MINIO_IDENTITY_OPENID_CLIENT_SECRET", MINIO_CONFIG_CREDENTIAL),
+        ("objectStore", "MINIO_KMS_KES_API_KEY", MINIO_CONFIG_CREDENTIAL),
+        ("objectStore", "minio_region", "String should match pattern"),
+        ("monitoring", "config.file", PROMETHEUS_CONFIG_RESERVED),
+        ("monitoring", "storage.tsdb.path", PROMETHEUS_CONFIG_RESERVED),
+        ("monitoring", "web.listen-address", PROMETHEUS_CONFIG_RESERVED),
+        ("monitoring", "--query.timeout", "String should match pattern"),
+    ],
+)
+def test_config_overrides_refuse_what_would_break_or_leak(
+    component: str, key: str, message: str
+) -> None:
+    """MinIO's root user comes from the generated Secret and credentials never sit in a
+    spec; Prometheus' config file, data path and port are wired into the pod. The CRD
+    carries the same rule as CEL, so the API server refuses it at `kubectl apply`."""
+    spec = {component: {"mode": "managed", "managed": {"config": {key: "x"}}}}
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        DataPlatformSpec.model_validate(spec)
+    field = _platform_schema()["properties"]["spec"]["properties"][component]["properties"][
+        "managed"
+    ]["properties"]["config"]
+    rules = [r["rule"] for r in field["x-kubernetes-validations"]]
+    if message == MINIO_CONFIG_CREDENTIAL:
+        pattern = re.search(r"k\.matches\('([^']+)'\)", rules[0])
+        assert pattern and re.fullmatch(pattern.group(1), key)
+    elif message == PROMETHEUS_CONFIG_RESERVED:
+        assert any(f"'{key}'" in r for r in rules)
+
+
+def test_config_overrides_accept_ordinary_settings() -> None:
+    spec = DataPlatformSpec.model_validate(
+        {
+            "objectStore": {
+                "managed": {
+                    "config": {"MINIO_API_REQUESTS_MAX": "1600", "MINIO_KMS_KES_KEY_FILE": "/k"}
+                }
+            },
+            "monitoring": {"managed": {"config": {"storage.tsdb.retention.size": "50GB"}}},
+        }
+    )
+    assert spec.object_store.managed.config["MINIO_API_REQUESTS_MAX"] == "1600"
+    assert spec.monitoring.managed.config == {"storage.tsdb.retention.size": "50GB"}
+
+
+def test_every_managed_component_has_image_version_and_config() -> None:
+    """Images, versions and config overrides are configurable for every component that runs
+    a server (Spark only prepares an identity; its jobs carry their own settings)."""
+    spec = _platform_schema()["properties"]["spec"]["properties"]
+    for component in ("kafka", "connect", "flink", "objectStore", "monitoring"):
+        managed = spec[component]["properties"]["managed"]["properties"]
+        assert {"image", "version", "config"} <= set(managed), component

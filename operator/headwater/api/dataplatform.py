@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .common import (
     AccessKeySecretReference,
@@ -78,7 +79,10 @@ class _Component(Model):
 
 
 class KafkaManaged(Model):
-    """Kafka run by the operator: KRaft combined broker/controller nodes in one StatefulSet."""
+    """Kafka run by the operator: KRaft combined broker/controller nodes in one StatefulSet,
+    listening in PLAINTEXT inside the cluster. The KRaft cluster id derives from the
+    platform's namespace and name (not its uid): the log volumes outlive the DataPlatform, and
+    a platform re-created under the same name finds its data again with the same id."""
 
     replicas: int = Field(default=3, ge=1, le=9)
     """Number of combined broker/controller nodes. Use an odd number (1 for development, 3 for production)."""
@@ -87,7 +91,8 @@ class KafkaManaged(Model):
     version: Annotated[str, Field(max_length=32, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] = "4.1.1"
     """Kafka version the image contains (recorded as a label; drives nothing else)."""
     storage: Storage = Field(default_factory=Storage, json_schema_extra={"default": {}})
-    """Log directory volume of each node."""
+    """Log directory volume of each node. The claims are kept when the DataPlatform is
+    deleted; delete them yourself to start a re-created platform of the same name empty."""
     resources: Resources = Field(
         default_factory=lambda: Resources.model_validate(
             {"requests": {"cpu": "500m", "memory": "2Gi"}, "limits": {"memory": "2Gi"}}
@@ -106,16 +111,27 @@ class KafkaManaged(Model):
 
 
 class KafkaExternal(Model):
-    """An existing Kafka cluster."""
+    """An existing Kafka cluster. The managed Kafka Connect workers use these settings for
+    their own clients and, through the `producer.`, `consumer.` and `admin.` worker
+    prefixes, for the clients of the connectors they run. Nothing else the platform runs
+    talks to an external Kafka: StreamJobs set the Kafka client properties in their own SQL
+    or jar, and the consumer-lag exporter runs only beside a managed Kafka."""
 
     bootstrap_servers: HostPortList
     """Bootstrap servers as `host:port` entries."""
     credentials_secret_ref: CredentialsSecretReference | None = None
-    """SASL/SCRAM credentials, when the cluster needs them."""
+    """SASL credentials, when the cluster needs them (security.protocol SASL_SSL with
+    `tls.enabled`, else SASL_PLAINTEXT). The workers get them as environment variables from
+    this Secret and resolve them with Kafka's EnvVarConfigProvider: they never appear in a
+    ConfigMap. They are placed in a JAAS line, so neither may contain `"` or `\\`. A changed
+    Secret restarts the workers."""
     sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
-    """SASL mechanism used with credentialsSecretRef."""
+    """SASL mechanism used with credentialsSecretRef: PLAIN uses Kafka's PlainLoginModule,
+    SCRAM-SHA-256/512 its ScramLoginModule."""
     tls: TLSConfig = Field(default_factory=TLSConfig, json_schema_extra={"default": {}})
-    """TLS towards the brokers."""
+    """TLS towards the brokers. `caSecretRef` is mounted into the workers as a PEM trust
+    store (the JVM's trust store otherwise). `insecureSkipVerify` turns off host name
+    verification only: Kafka's Java clients always verify the certificate chain."""
 
 
 class KafkaSpec(_Component):
@@ -298,6 +314,22 @@ class SparkSpec(_Component):
 # --- Object store ---------------------------------------------------------------------------
 
 
+# MinIO settings the spec may not carry: the root user comes from the generated Secret, and
+# anything naming a password, secret, token or key would put a credential into the CR.
+MINIO_ENV_KEY = r"^MINIO_[A-Z0-9_]+$"
+MINIO_CREDENTIAL_KEY = r".*(ROOT_USER|PASSWORD|SECRET|TOKEN|_KEY$).*"
+_MINIO_CREDENTIAL_KEY_RE = re.compile(MINIO_CREDENTIAL_KEY)
+MINIO_CONFIG_CREDENTIAL = (
+    "config: credential settings are not accepted; the root user comes from the generated "
+    "Secret <platform>-minio-root"
+)
+# Prometheus flags the pod is wired to: its volumes, probes and Service depend on them.
+PROMETHEUS_RESERVED_FLAGS = ("config.file", "storage.tsdb.path", "web.listen-address")
+PROMETHEUS_CONFIG_RESERVED = (
+    "config: config.file, storage.tsdb.path and web.listen-address are set by the operator"
+)
+
+
 class MinioManaged(Model):
     """A MinIO server run by the operator."""
 
@@ -305,12 +337,38 @@ class MinioManaged(Model):
     """1 (single drive) or 4/8/16 (distributed erasure coding)."""
     image: Image = MINIO_IMAGE
     """Container image of MinIO."""
+    version: Annotated[str, Field(max_length=63)] = "RELEASE.2025-09-07T16-13-09Z"
+    """MinIO release the image contains (recorded as a label; drives nothing else)."""
     storage: Storage = Field(default_factory=Storage, json_schema_extra={"default": {}})
     """Data volume of each server."""
     resources: Resources = Field(default_factory=Resources, json_schema_extra={"default": {}})
     """Resources of each server."""
     region: Annotated[str, Field(max_length=64)] = "us-east-1"
     """Region MinIO reports."""
+    config: Annotated[
+        dict[
+            Annotated[str, Field(max_length=256, pattern=MINIO_ENV_KEY)],
+            Annotated[str, Field(max_length=4096)],
+        ],
+        Field(max_length=256),
+    ] = Field(
+        default_factory=dict,
+        json_schema_extra=cel_rules(
+            cel(f"self.all(k, !k.matches('{MINIO_CREDENTIAL_KEY}'))", MINIO_CONFIG_CREDENTIAL)
+        ),
+    )
+    """Extra MinIO server settings as environment variables (`MINIO_*`, e.g.
+    `MINIO_API_REQUESTS_MAX: "1600"`); they override the operator's (`MINIO_REGION` over
+    `region`). A change restarts the servers. Keys naming the root user, a password, secret,
+    token or key are refused."""
+
+    @field_validator("config")
+    @classmethod
+    def _no_credentials(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in value if _MINIO_CREDENTIAL_KEY_RE.match(k))
+        if bad:
+            raise ValueError(f"{MINIO_CONFIG_CREDENTIAL} (keys {', '.join(bad)})")
+        return value
 
 
 class ObjectStoreExternal(Model):
@@ -357,6 +415,8 @@ class PrometheusManaged(Model):
 
     image: Image = PROMETHEUS_IMAGE
     """Container image of Prometheus."""
+    version: Annotated[str, Field(max_length=32, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$")] = "3.7.3"
+    """Prometheus version the image contains (recorded as a label; drives nothing else)."""
     retention: Annotated[str, Field(pattern=r"^[0-9]+(h|d|w|y)$")] = "15d"
     """TSDB retention time."""
     scrape_interval: Annotated[str, Field(pattern=r"^[0-9]+(s|m)$")] = "30s"
@@ -365,6 +425,33 @@ class PrometheusManaged(Model):
     """TSDB volume."""
     resources: Resources = Field(default_factory=Resources, json_schema_extra={"default": {}})
     """Resources of the server."""
+    config: Annotated[
+        dict[
+            Annotated[str, Field(max_length=256, pattern=r"^[a-z][a-z0-9._-]*$")],
+            Annotated[str, Field(max_length=4096)],
+        ],
+        Field(max_length=256),
+    ] = Field(
+        default_factory=dict,
+        json_schema_extra=cel_rules(
+            cel(
+                f"self.all(k, !(k in {list(PROMETHEUS_RESERVED_FLAGS)}))",
+                PROMETHEUS_CONFIG_RESERVED,
+            )
+        ),
+    )
+    """Extra Prometheus command-line flags without the leading `--`, e.g.
+    `storage.tsdb.retention.size: 50GB` or `query.timeout: 2m` (`"true"` and `"false"` become
+    `--flag` and `--no-flag`); they override the operator's (`storage.tsdb.retention.time` over `retention`).
+    The scrape configuration is generated and not overridable here."""
+
+    @field_validator("config")
+    @classmethod
+    def _not_reserved(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(k for k in value if k in PROMETHEUS_RESERVED_FLAGS)
+        if bad:
+            raise ValueError(f"{PROMETHEUS_CONFIG_RESERVED} (keys {', '.join(bad)})")
+        return value
 
 
 class PrometheusExternal(Model):

@@ -12,7 +12,14 @@ from ..dataplane.endpoints import resolve_hostport, resolve_url
 from ..kube.apply import workload_ready
 from ..render.common import Owner
 from ..render.connector import managed_secret_key
-from ..render.platform import Names, PlatformContext, endpoints, render_platform
+from ..render.platform import (
+    Names,
+    PlatformContext,
+    endpoints,
+    minio_root_fingerprint,
+    render_platform,
+    uses_legacy_connect_topics,
+)
 from .base import Context, InvalidSpec, Obj, Outcome, secret_value
 
 COMPONENT_ORDER = ("kafka", "connect", "flink", "spark", "objectStore", "monitoring")
@@ -66,14 +73,14 @@ class DataPlatformReconciler:
         return Outcome(status={}, ready=False, reason=Reason.DELETING, finalized=True)
 
     def _secret_refs(self, spec: DataPlatformSpec) -> list[tuple[str, str]]:
-        """(component, Secret name) of every credentials Secret the spec references."""
+        """(component, Secret name) of every credentials or CA Secret the spec references."""
         refs: list[tuple[str, str]] = []
-        if (
-            spec.kafka.mode == "external"
-            and spec.kafka.external
-            and spec.kafka.external.credentials_secret_ref
-        ):
-            refs.append(("kafka", spec.kafka.external.credentials_secret_ref.name))
+        kafka = spec.kafka.external if spec.kafka.mode == "external" else None
+        if kafka and kafka.credentials_secret_ref:
+            refs.append(("kafka", kafka.credentials_secret_ref.name))
+        if kafka and kafka.tls.enabled and kafka.tls.ca_secret_ref:
+            # Mounted into managed Connect workers, which read it once at start.
+            refs.append(("kafka", kafka.tls.ca_secret_ref.name))
         if (
             spec.connect.mode == "external"
             and spec.connect.external
@@ -100,15 +107,23 @@ class DataPlatformReconciler:
             else:
                 versions[name] = secret["metadata"].get("resourceVersion", "")
         new_minio = None
+        minio_root = None
         if spec.object_store.mode == "managed":
             root = ctx.secret(owner.namespace, names.minio_root)
             if root is None:
                 new_minio = ("headwater-" + secrets.token_hex(4), secrets.token_urlsafe(30))
             else:
-                versions[names.minio_root] = root["metadata"].get("resourceVersion", "")
+                minio_root = minio_root_fingerprint(
+                    secret_value(root, "accessKey") or "", secret_value(root, "secretKey") or ""
+                )
+        legacy_topics = spec.connect.mode == "managed" and uses_legacy_connect_topics(
+            owner, ctx.cache.get("v1", "ConfigMap", owner.namespace, names.connect_config)
+        )
         pctx = PlatformContext(
             secret_versions=versions,
             new_minio_credentials=new_minio,
+            minio_root_fingerprint=minio_root,
+            connect_legacy_topics=legacy_topics,
             connect_secrets=gather_connect_secrets(ctx, owner)
             if spec.connect.mode == "managed"
             else None,

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from .. import yamlio
-from ..api.dataplatform import DataPlatformSpec
+from ..api.dataplatform import DataPlatformSpec, KafkaExternal
 from ..constants import (
     FLINK_METRICS_PORT,
     JMX_EXPORTER_PORT,
@@ -34,12 +34,15 @@ from .common import (
     resources,
     selector_labels,
     set_config_hash,
+    stable_hash,
     template,
     text_template,
 )
 
 CONNECT_SECRETS_PATH = "/opt/headwater/secrets"
 GENERATED = "<generated on first reconcile>"
+# The official Flink image runs as user flink (uid/gid 9999) and owns /opt/flink with it.
+FLINK_UID = 9999
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,11 @@ class PlatformContext:
     secret_versions: Mapping[str, str] = field(default_factory=dict)
     # Root credentials of managed MinIO, only when the Secret does not exist yet.
     new_minio_credentials: tuple[str, str] | None = None
+    # `minio_root_fingerprint(user, password)` of the existing root Secret, when it exists.
+    minio_root_fingerprint: str | None = None
+    # The managed Connect workers were created with the internal topic names of 0.1
+    # (`<platform>-connect-*`): keep them, they hold the connectors' source offsets.
+    connect_legacy_topics: bool = False
     # Connector credentials, by key, copied from DataSource Secrets (managed Connect only).
     connect_secrets: Mapping[str, str] | None = None
     # Generated alert rule groups (Prometheus rule file format) for the managed Prometheus.
@@ -210,6 +218,15 @@ def _common(owner: Owner, component: str) -> dict[str, Any]:
     }
 
 
+def platform_kafka_cluster_id(owner: Owner) -> str:
+    """KRaft cluster id of a platform's managed Kafka, from its namespace and name.
+
+    Not from the uid: the log volumes outlive the DataPlatform, and a platform deleted and
+    re-created under the same name must format any new volume with the id its old volumes
+    already carry (brokers of different ids refuse each other)."""
+    return kafka_cluster_id(f"{owner.namespace}/{owner.name}")
+
+
 def render_kafka(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> list[Obj]:
     if spec.kafka.mode != "managed":
         return []
@@ -245,7 +262,10 @@ def render_kafka(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
         "data": {
             "server.properties": properties(server),
             "start.sh": text_template(
-                "kafka-start.sh.j2", headless=n.kafka_headless, namespace=owner.namespace
+                "kafka-start.sh.j2",
+                headless=n.kafka_headless,
+                client=n.kafka,
+                namespace=owner.namespace,
             ),
         },
     }
@@ -255,7 +275,7 @@ def render_kafka(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
         headless=n.kafka_headless,
         config_name=n.kafka_config,
         spec=k,
-        cluster_id=kafka_cluster_id(owner.uid),
+        cluster_id=platform_kafka_cluster_id(owner),
         resources=resources(k.resources),
         **_common(owner, "kafka"),
     )
@@ -273,6 +293,101 @@ def _bootstrap(spec: DataPlatformSpec, owner: Owner) -> str:
     return endpoints(spec, owner).get("kafkaBootstrapServers") or ""
 
 
+# --- Kafka clients of an external Kafka -----------------------------------------------------
+
+KAFKA_CA_PATH = "/opt/headwater/kafka-ca"
+KAFKA_CA_FILE = f"{KAFKA_CA_PATH}/ca.crt"
+KAFKA_USERNAME_ENV = "HEADWATER_KAFKA_USERNAME"
+KAFKA_PASSWORD_ENV = "HEADWATER_KAFKA_PASSWORD"
+SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule"
+LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": SCRAM_LOGIN,
+    "SCRAM-SHA-512": SCRAM_LOGIN,
+}
+# Worker prefixes whose clients reach the same Kafka: source connectors' producers, sink
+# connectors' consumers, and the admin clients that create connector topics.
+CONNECT_CLIENT_PREFIXES = ("", "producer.", "consumer.", "admin.")
+
+
+@dataclass(frozen=True)
+class KafkaClient:
+    """What a pod needs to reach an external Kafka: client properties, and the environment
+    variables and volumes these properties refer to. The password is only ever a
+    `${env:...}` reference that Kafka's EnvVarConfigProvider resolves inside the JVM, from
+    an environment variable the kubelet fills from the user's Secret."""
+
+    properties: dict[str, str] = field(default_factory=dict)
+    env: list[Obj] = field(default_factory=list)
+    volumes: list[Obj] = field(default_factory=list)
+    mounts: list[Obj] = field(default_factory=list)
+    # Secrets read only at start (environment, trust store): a change must restart the pods.
+    secrets: list[str] = field(default_factory=list)
+
+
+def kafka_client(ext: KafkaExternal | None) -> KafkaClient:
+    """Client security settings for an external Kafka (none for managed Kafka: PLAINTEXT)."""
+    if ext is None:
+        return KafkaClient()
+    out = KafkaClient()
+    sasl = ext.credentials_secret_ref
+    tls = ext.tls.enabled
+    if sasl is not None:
+        out.properties["security.protocol"] = "SASL_SSL" if tls else "SASL_PLAINTEXT"
+        out.properties["sasl.mechanism"] = ext.sasl_mechanism
+        # Config providers resolve variables anywhere in a value, so the JAAS line itself
+        # holds only references.
+        out.properties["sasl.jaas.config"] = (
+            f"{LOGIN_MODULES[ext.sasl_mechanism]} required "
+            f'username="${{env:{KAFKA_USERNAME_ENV}}}" password="${{env:{KAFKA_PASSWORD_ENV}}}";'
+        )
+        out.env.extend(
+            {"name": env, "valueFrom": {"secretKeyRef": {"name": sasl.name, "key": key}}}
+            for env, key in (
+                (KAFKA_USERNAME_ENV, sasl.username_key),
+                (KAFKA_PASSWORD_ENV, sasl.password_key),
+            )
+        )
+        out.secrets.append(sasl.name)
+    elif tls:
+        out.properties["security.protocol"] = "SSL"
+    if tls and ext.tls.ca_secret_ref is not None:
+        ca = ext.tls.ca_secret_ref
+        out.properties["ssl.truststore.type"] = "PEM"
+        out.properties["ssl.truststore.location"] = KAFKA_CA_FILE
+        out.volumes.append(
+            {
+                "name": "kafka-ca",
+                "secret": {"secretName": ca.name, "items": [{"key": ca.key, "path": "ca.crt"}]},
+            }
+        )
+        out.mounts.append({"name": "kafka-ca", "mountPath": KAFKA_CA_PATH, "readOnly": True})
+        out.secrets.append(ca.name)
+    if tls and ext.tls.insecure_skip_verify:
+        # Host name verification off; the Java client still checks the certificate chain.
+        out.properties["ssl.endpoint.identification.algorithm"] = ""
+    return out
+
+
+def connect_topics(owner: Owner, legacy: bool = False) -> dict[str, str]:
+    """Internal topics of the managed Connect workers, named like their `group.id` with the
+    namespace: platforms of the same name in two namespaces may share one external Kafka.
+    `legacy` keeps the names of workers created by 0.1, whose topics hold source offsets."""
+    prefix = f"{owner.name}-connect" if legacy else f"{owner.namespace}.{owner.name}.connect"
+    return {
+        "config.storage.topic": f"{prefix}-configs",
+        "offset.storage.topic": f"{prefix}-offsets",
+        "status.storage.topic": f"{prefix}-status",
+    }
+
+
+def uses_legacy_connect_topics(owner: Owner, live_config: Obj | None) -> bool:
+    """Whether the live Connect ConfigMap names the internal topics the 0.1 way."""
+    text = ((live_config or {}).get("data") or {}).get("connect-distributed.properties") or ""
+    legacy = connect_topics(owner, legacy=True)["offset.storage.topic"]
+    return f"offset.storage.topic={legacy}\n" in text
+
+
 def render_connect(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> list[Obj]:
     if spec.connect.mode != "managed":
         return []
@@ -286,9 +401,7 @@ def render_connect(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -
     worker: dict[str, Any] = {
         "bootstrap.servers": _bootstrap(spec, owner),
         "group.id": f"{owner.namespace}.{owner.name}.connect",
-        "config.storage.topic": f"{owner.name}-connect-configs",
-        "offset.storage.topic": f"{owner.name}-connect-offsets",
-        "status.storage.topic": f"{owner.name}-connect-status",
+        **connect_topics(owner, ctx.connect_legacy_topics),
         "config.storage.replication.factor": rf,
         "offset.storage.replication.factor": rf,
         "status.storage.replication.factor": rf,
@@ -299,7 +412,8 @@ def render_connect(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -
         "rest.port": 8083,
         "plugin.path": "/kafka/connect",
         # Credentials are resolved inside the worker from the mounted secrets directory;
-        # connector configs only ever carry ${dir:...} references.
+        # connector configs only ever carry ${dir:...} references. The worker's own Kafka
+        # credentials are ${env:...} references, resolved when the worker config is read.
         "config.providers": "dir,file,env",
         "config.providers.dir.class": "org.apache.kafka.common.config.provider.DirectoryConfigProvider",
         "config.providers.dir.param.allowed.paths": CONNECT_SECRETS_PATH,
@@ -308,9 +422,9 @@ def render_connect(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -
         "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
         "connector.client.config.override.policy": "All",
     }
-    ext = spec.kafka.external if spec.kafka.mode == "external" else None
-    if ext is not None and ext.tls.enabled:
-        worker["security.protocol"] = "SSL"
+    client = kafka_client(spec.kafka.external if spec.kafka.mode == "external" else None)
+    for prefix in CONNECT_CLIENT_PREFIXES:
+        worker.update({prefix + key: value for key, value in client.properties.items()})
     worker.update(c.config)
     config = {
         "apiVersion": "v1",
@@ -326,6 +440,7 @@ def render_connect(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -
         secrets_path=CONNECT_SECRETS_PATH,
         spec=c,
         resources=resources(c.resources),
+        kafka=client,
         **_common(owner, "connect"),
     )
     add_data(config, "jmx-exporter.yaml", CONNECT_JMX_EXPORTER_CONFIG)
@@ -344,7 +459,8 @@ def render_connect(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -
                 "stringData": dict(sorted(ctx.connect_secrets.items())),
             }
         )
-    _roll_on(objs, [config], ctx)
+    # The Kafka credentials and CA are read once at start: their change rolls the workers.
+    _roll_on(objs, [config], ctx, secrets=client.secrets)
     if c.replicas > 1:
         out.append(_pdb(n.connect, owner, "connect"))
     return [finalize(o, owner, "connect", c.version) for o in out]
@@ -419,8 +535,14 @@ def render_flink(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
         "metadata": {"name": n.flink_config},
         "data": {"config.yaml": yamlio.dump(dict(sorted(conf.items())))},
     }
+    # The image's entrypoint links ENABLE_BUILT_IN_PLUGINS into /opt/flink/plugins (which
+    # also holds the Prometheus reporter, so no emptyDir can replace it) and Flink writes to
+    # /opt/flink/log: the root filesystem stays writable, for the image's own user only.
     common = _common(owner, "flink")
+    common["pod_security"] = pod_security_context(uid=FLINK_UID, fs_group=FLINK_UID)
     common["container_security"] = container_security_context(read_only_root=False)
+    # Without it the entrypoint writes the pod's own host name into jobmanager.rpc.address.
+    env = [{"name": "JOB_MANAGER_RPC_ADDRESS", "value": n.flink_jobmanager}, *env]
     jm_selector = selector_labels(owner, "flink-jobmanager")
     tm_selector = selector_labels(owner, "flink-taskmanager")
     objs = template(
@@ -436,6 +558,7 @@ def render_flink(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
         tm_pod_labels=pod_labels(owner, "flink-taskmanager"),
         jm_resources=resources(f.job_manager.resources),
         tm_resources=resources(f.task_manager.resources),
+        conf_init=lambda dirs: _flink_conf_init(f.image, dirs),
         **common,
     )
     objs += metrics_service(
@@ -454,6 +577,26 @@ def render_flink(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
     )
     _roll_on(objs, [config], ctx, secrets=[secret] if secret else [])
     return [finalize(o, owner, "flink", f.version) for o in [config, *objs]]
+
+
+def _flink_conf_init(image: str, volumes: list[str]) -> Obj:
+    """Init container filling each writable conf volume with the image's /opt/flink/conf
+    (log4j files and the rest) and the rendered config.yaml on top."""
+    copy = " && ".join(
+        f"cp -a /opt/flink/conf/. /work/{v}/ && cp /etc/headwater/flink/config.yaml /work/{v}/"
+        for v in volumes
+    )
+    return {
+        "name": "flink-conf",
+        "image": image,
+        "command": ["/bin/bash", "-c", copy],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "64Mi"}},
+        "securityContext": container_security_context(),
+        "volumeMounts": [
+            {"name": "config", "mountPath": "/etc/headwater/flink", "readOnly": True},
+            *({"name": v, "mountPath": f"/work/{v}"} for v in volumes),
+        ],
+    }
 
 
 def render_spark(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> list[Obj]:
@@ -510,6 +653,7 @@ def render_minio(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
             "--console-address",
             ":9001",
         ]
+    env = {"MINIO_REGION": m.region, "MINIO_PROMETHEUS_AUTH_TYPE": "public", **m.config}
     objs = template(
         "minio.yaml.j2",
         name=n.minio,
@@ -520,7 +664,19 @@ def render_minio(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
         resources=resources(m.resources),
         **_common(owner, "minio"),
     )
-    _roll_on(objs, [], ctx, secrets=[n.minio_root])
+    _container(objs, "StatefulSet", "minio")["env"] += [
+        {"name": key, "value": value} for key, value in env.items()
+    ]
+    # The servers read the root credentials once, at start. Hash what the Secret holds, not
+    # its resourceVersion: the first pass renders the Secret it creates (no version yet), and
+    # a version in the hash would roll the new pods right after they were created.
+    if ctx.new_minio_credentials is not None:
+        root = minio_root_fingerprint(*ctx.new_minio_credentials)
+    else:
+        root = ctx.minio_root_fingerprint or ""
+    for obj in objs:
+        if obj["kind"] == "StatefulSet":
+            set_config_hash(obj, config_hash([], {n.minio_root: root}))
     out = [*objs, *metrics_service(n.minio_metrics, owner, "minio", 9000, "minio")]
     if ctx.new_minio_credentials is not None:
         user, password = ctx.new_minio_credentials
@@ -535,7 +691,22 @@ def render_minio(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
                 "stringData": {"accessKey": user, "secretKey": password},
             }
         )
-    return [finalize(o, owner, "minio") for o in out]
+    return [finalize(o, owner, "minio", m.version) for o in out]
+
+
+def _container(objs: list[Obj], kind: str, name: str) -> Obj:
+    """A container of the rendered workload, to set values taken from free text in the spec
+    after the template: no user text passes through YAML parsing."""
+    workload = next(o for o in objs if o["kind"] == kind)
+    containers: list[Obj] = workload["spec"]["template"]["spec"]["containers"]
+    return next(c for c in containers if c["name"] == name)
+
+
+def minio_root_fingerprint(user: str, password: str) -> str:
+    """A digest of the MinIO root credentials for the config hash (never the values): the
+    same whether the render creates the Secret or reads it back, and different when someone
+    replaces the Secret, which must restart the servers."""
+    return stable_hash("minio-root", user, password, length=32)
 
 
 def scrape_configs(spec: DataPlatformSpec, owner: Owner, interval: str) -> list[Obj]:
@@ -851,6 +1022,13 @@ def render_prometheus(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext
         "metadata": {"name": n.prometheus_config},
         "data": {"prometheus.yml": yamlio.dump(prom_config, sort_keys=False)},
     }
+    flags = {
+        "config.file": "/etc/prometheus/prometheus.yml",
+        "storage.tsdb.path": "/prometheus",
+        "storage.tsdb.retention.time": p.retention,
+        "web.enable-lifecycle": "true",
+        **p.config,
+    }
     objs = template(
         "prometheus.yaml.j2",
         name=n.prometheus,
@@ -860,6 +1038,9 @@ def render_prometheus(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext
         resources=resources(p.resources),
         **_common(owner, "prometheus"),
     )
+    _container(objs, "Deployment", "prometheus")["args"] = [
+        prometheus_flag(key, value) for key, value in flags.items()
+    ]
     # Only the scrape config rolls the pod; rule changes are hot-reloaded by the sidecar.
     _roll_on(objs, [config], ctx)
     out = [config, *objs]
@@ -875,7 +1056,17 @@ def render_prometheus(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext
                 },
             }
         )
-    return [finalize(o, owner, "prometheus") for o in out]
+    return [finalize(o, owner, "prometheus", p.version) for o in out]
+
+
+def prometheus_flag(key: str, value: str) -> str:
+    """One Prometheus command-line flag. Its parser refuses `--bool-flag=true` ("unexpected
+    true"): booleans are `--flag` and `--no-flag`."""
+    if value == "true":
+        return f"--{key}"
+    if value == "false":
+        return f"--no-{key}"
+    return f"--{key}={value}"
 
 
 def _pdb(name: str, owner: Owner, component: str) -> Obj:
