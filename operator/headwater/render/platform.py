@@ -583,7 +583,7 @@ def _flink_conf_init(image: str, volumes: list[str]) -> Obj:
     """Init container filling each writable conf volume with the image's /opt/flink/conf
     (log4j files and the rest) and the rendered config.yaml on top."""
     copy = " && ".join(
-        f"cp -a /opt/flink/conf/. /work/{v}/ && cp /etc/headwater/flink/config.yaml /work/{v}/"
+        f"cp -R /opt/flink/conf/. /work/{v}/ && cp /etc/headwater/flink/config.yaml /work/{v}/"
         for v in volumes
     )
     return {
