@@ -93,10 +93,12 @@ demo-down: install ## Stop everything the demo started
 	hack/demo.sh down
 
 .PHONY: e2e-kind
-e2e-kind: install ## Same e2e suite on kind (needs Docker; not run on this machine)
+e2e-kind: install helm ## Same e2e suite on a kind cluster it creates and deletes (needs Docker; not run on this machine)
 	kind create cluster --name headwater --config kind-config.yaml
-	KUBECONFIG=$$(mktemp) && kind get kubeconfig --name headwater > $$KUBECONFIG && \
-	  KUBECONFIG=$$KUBECONFIG $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+	kubeconfig=$$(mktemp); \
+	  trap '[[ -n "$$HEADWATER_KEEP_CLUSTER" ]] || kind delete cluster --name headwater; rm -f "$$kubeconfig"' EXIT; \
+	  kind get kubeconfig --name headwater > "$$kubeconfig" && \
+	  KUBECONFIG="$$kubeconfig" $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: install binaries ## Scale benchmark (N = 100, 300, 1000 CRs); writes bench/results/
@@ -130,7 +132,7 @@ helm-e2e: install binaries helm ## Install/upgrade/uninstall the chart and run t
 	$(PY) -m pytest tests/e2e/test_helm_e2e.py tests/e2e/test_rbac_e2e.py $(PYTEST_ARGS)
 
 .PHONY: e2e-as-serviceaccount
-e2e-as-serviceaccount: install binaries helm ## The e2e suite with the operator authenticated as the chart's ServiceAccount
+e2e-as-serviceaccount: install binaries helm ## The e2e suite, operators authenticated as the chart's ServiceAccount (the default; this builds helm first)
 	HEADWATER_E2E_AS_SERVICEACCOUNT=1 $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: image
