@@ -76,9 +76,18 @@ spawn() {
   local pidfile="$1" logfile="$2"; shift 2
   mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
   : >"$logfile"
-  # 9>&-: do not hand the server run_locked's lock descriptor, or the lock would stay
-  # held for the server's lifetime and the next stop/start would wait forever.
-  setsid "$@" </dev/null >>"$logfile" 2>&1 9>&- &
+  # Close every inherited descriptor above stderr first: a server holding run_locked's
+  # lock (fd 9), or the flock of whoever called us, keeps that lock for its lifetime and
+  # the next caller waits forever. The subshell execs into setsid, which execs the
+  # server, so $! is the server's pid.
+  (
+    local fd
+    for fd in /proc/"$BASHPID"/fd/*; do
+      fd="${fd##*/}"
+      if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    exec setsid "$@" </dev/null >>"$logfile" 2>&1
+  ) &
   local pid=$!
   echo "$pid $(_starttime "$pid" || true)" >"$pidfile"
 }
@@ -223,6 +232,31 @@ mvn_fetch() {
   fi
   rm -f "$out"
   return "$rc"
+}
+
+# jmx_agent_opts SERVICE PORT CONFIG: the -javaagent option that serves the JVM's MBeans
+# as Prometheus metrics on $HEADWATER_HOST:PORT, with the exporter rules the operator
+# renders for its managed pods (headwater.render.platform.CONFIG), so the data-plane
+# tests check the alert rules' metric names against a real exporter. Prints nothing
+# (and logs why) when the project's venv is not there to render the rules.
+jmx_agent_opts() {
+  local service="$1" port="$2" config="$3" dir jar
+  local python="$REPO_ROOT/.venv/bin/python"
+  dir="$(run_dir "$service")"
+  if [[ ! -x "$python" ]]; then
+    log "$service: no $python, so no JMX exporter (make install first)"
+    return 0
+  fi
+  jar="$HEADWATER_CACHE/jmx-exporter-$JMX_EXPORTER_VERSION/jmx_prometheus_javaagent-$JMX_EXPORTER_VERSION.jar"
+  if [[ ! -e "$jar" ]]; then
+    run_locked install-jmx-exporter mvn_fetch "$SERVICES_DIR/plugin-pom.xml" "$(dirname "$jar")" \
+      -Dplugin.groupId=io.prometheus.jmx -Dplugin.artifactId=jmx_prometheus_javaagent \
+      -Dplugin.version="$JMX_EXPORTER_VERSION" >&2 || return 1
+  fi
+  mkdir -p "$dir"
+  "$python" -c 'import sys; from headwater.render import platform; sys.stdout.write(getattr(platform, sys.argv[1]))' \
+    "$config" >"$dir/jmx-exporter.yaml" || return 1
+  printf '%s' "-javaagent:$jar=$HEADWATER_HOST:$port:$dir/jmx-exporter.yaml"
 }
 
 # render TEMPLATE DEST VAR...: substitute ${VAR} for each listed variable (taken from the

@@ -6,6 +6,8 @@
 # which the worker provides (Connect loads those from its own class path anyway).
 
 HEADWATER_CONNECT_PORT="${HEADWATER_CONNECT_PORT:-58083}"
+# Worker, connector, task and Debezium MBeans through the JMX exporter (managed pods' rules).
+HEADWATER_CONNECT_METRICS_PORT="${HEADWATER_CONNECT_METRICS_PORT:-58084}"
 CONNECT_PLUGIN_DIR="$HEADWATER_CACHE/connect-plugins-$DEBEZIUM_VERSION"
 CONNECT_HEAP_OPTS="${CONNECT_HEAP_OPTS:--Xms128m -Xmx768m}"
 # Set HEADWATER_CONNECT_K8S_PROVIDERS=1 to also register Strimzi's Kubernetes
@@ -75,8 +77,11 @@ connect_start() {
   render "$SERVICES_DIR/connect-distributed.properties" "$dir/connect-distributed.properties" \
     HEADWATER_KAFKA_BOOTSTRAP HEADWATER_HOST HEADWATER_CONNECT_PORT CONNECT_PLUGIN_PATH \
     CONNECT_PLUGIN_DISCOVERY CONNECT_CONFIG_PROVIDERS CONNECT_EXTRA_PROPERTIES HEADWATER_CONNECT_SECRETS_DIR
-  # shellcheck disable=SC2086  # heap options are a word list on purpose
-  spawn "$pidfile" "$logfile" "$(java_bin)" $CONNECT_HEAP_OPTS -XX:+UseSerialGC \
+  require_port_free "$HEADWATER_CONNECT_METRICS_PORT" connect-metrics
+  local agent
+  agent="$(jmx_agent_opts connect "$HEADWATER_CONNECT_METRICS_PORT" CONNECT_JMX_EXPORTER_CONFIG)" || return 1
+  # shellcheck disable=SC2086  # heap options are a word list on purpose; an empty agent adds nothing
+  spawn "$pidfile" "$logfile" "$(java_bin)" $CONNECT_HEAP_OPTS -XX:+UseSerialGC $agent \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$SERVICES_DIR/log4j2.properties" \
     -cp "$KAFKA_HOME/libs/*" org.apache.kafka.connect.cli.ConnectDistributed "$dir/connect-distributed.properties"
   wait_until 180 "$pidfile" "$logfile" connect _connect_ready || return 1
@@ -100,6 +105,7 @@ connect_env() {
 HEADWATER_CONNECT_HOST=$HEADWATER_HOST
 HEADWATER_CONNECT_PORT=$HEADWATER_CONNECT_PORT
 HEADWATER_CONNECT_URL=http://$HEADWATER_HOST:$HEADWATER_CONNECT_PORT
+HEADWATER_CONNECT_METRICS_URL=http://$HEADWATER_HOST:$HEADWATER_CONNECT_METRICS_PORT/metrics
 HEADWATER_CONNECT_GROUP_ID=headwater-connect
 HEADWATER_CONNECT_PLUGIN_DIR=$CONNECT_PLUGIN_DIR
 HEADWATER_CONNECT_SECRETS_DIR=$(run_dir connect)/secrets

@@ -9,6 +9,8 @@
 
 HEADWATER_KAFKA_PORT="${HEADWATER_KAFKA_PORT:-59092}"
 HEADWATER_KAFKA_CONTROLLER_PORT="${HEADWATER_KAFKA_CONTROLLER_PORT:-59093}"
+# The broker's MBeans through the JMX exporter, with the rules the managed pods get.
+HEADWATER_KAFKA_METRICS_PORT="${HEADWATER_KAFKA_METRICS_PORT:-59094}"
 KAFKA_HOME="$HEADWATER_CACHE/kafka-$KAFKA_VERSION"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}"
 
@@ -62,7 +64,11 @@ kafka_start() {
     log "kafka: storage formatted (cluster $cluster_id) in $((SECONDS - t0))s"
   fi
   # shellcheck disable=SC2086  # heap options are a word list on purpose
-  spawn "$pidfile" "$logfile" "$(java_bin)" $KAFKA_HEAP_OPTS -XX:+UseSerialGC \
+  require_port_free "$HEADWATER_KAFKA_METRICS_PORT" kafka-metrics
+  local agent
+  agent="$(jmx_agent_opts kafka "$HEADWATER_KAFKA_METRICS_PORT" KAFKA_JMX_EXPORTER_CONFIG)" || return 1
+  # shellcheck disable=SC2086  # heap options are a word list; an empty agent adds nothing
+  spawn "$pidfile" "$logfile" "$(java_bin)" $KAFKA_HEAP_OPTS -XX:+UseSerialGC $agent \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$SERVICES_DIR/log4j2.properties" \
     -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$dir/server.properties"
   # A real round trip through the broker, not just an open port: the metadata request
@@ -106,5 +112,6 @@ HEADWATER_KAFKA_BOOTSTRAP=$HEADWATER_HOST:$HEADWATER_KAFKA_PORT
 HEADWATER_KAFKA_CONTROLLER=$HEADWATER_HOST:$HEADWATER_KAFKA_CONTROLLER_PORT
 HEADWATER_KAFKA_LIBS=$KAFKA_HOME/libs
 HEADWATER_KAFKA_VERSION=$KAFKA_VERSION
+HEADWATER_KAFKA_METRICS_URL=http://$HEADWATER_HOST:$HEADWATER_KAFKA_METRICS_PORT/metrics
 ENV
 }
