@@ -10,6 +10,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import re
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -187,8 +188,27 @@ def _env() -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["tojson"] = lambda v: json.dumps(v, sort_keys=False)
+    env.filters["tojson"] = yaml_safe_json
     return env
+
+
+# A JSON surrogate pair (\ud83d\ude00) that is an escape, not an escaped backslash's text.
+_SURROGATE_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})")
+
+
+def yaml_safe_json(value: Any) -> str:
+    """JSON text that is also a YAML flow value meaning the same thing.
+
+    JSON writes a character outside the Basic Multilingual Plane (an emoji in a user's
+    config value) as a UTF-16 surrogate pair, which YAML refuses; YAML's own escape for
+    it is ``\\UXXXXXXXX``.
+    """
+
+    def join(m: re.Match[str]) -> str:
+        high, low = int(m.group(2), 16), int(m.group(3), 16)
+        return f"{m.group(1)}\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08x}"
+
+    return _SURROGATE_PAIR.sub(join, json.dumps(value, sort_keys=False))
 
 
 class _ParsedTemplates:
