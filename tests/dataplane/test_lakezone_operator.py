@@ -4,15 +4,18 @@ and admin APIs with the test's own root client."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
+import re
 import time
 from typing import Any
 
 import pytest
-from minio.commonconfig import ENABLED, Filter
+from minio.commonconfig import COMPLIANCE, ENABLED, GOVERNANCE, Filter
 from minio.error import S3Error
 from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
+from minio.objectlockconfig import DAYS, ObjectLockConfig
 
 from headwater.render.lakezone import ZoneIds
 from hwtest.kubectl import condition, wait_for
@@ -21,6 +24,23 @@ from hwtest.lake import DedicatedMinio, LakeEnv, MinioServer, secret_data, uniqu
 
 def _put(client: Any, bucket: str, key: str, data: bytes = b"{}") -> None:
     client.put_object(bucket, key, io.BytesIO(data), len(data))
+
+
+def _s3_requests(lake: LakeEnv, bucket: str, query: str = "") -> list[str]:
+    """The operator's own requests for `bucket` (its urllib3 debug lines: the suite runs it
+    with -v), optionally only those whose query string contains `query`."""
+    pattern = re.compile(rf'"(?:GET|HEAD|PUT|POST|DELETE) /{re.escape(bucket)}(?:[ /?])')
+    return [
+        line for line in lake.operator.logs().splitlines() if pattern.search(line) and query in line
+    ]
+
+
+def _metric(lake: LakeEnv, series: str) -> float:
+    """The value of one series of the operator's /metrics; 0 when absent."""
+    for line in lake.operator.metrics().splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 def _no_secret_anywhere(lake: LakeEnv, namespace: str, values: list[str]) -> None:
@@ -242,12 +262,113 @@ def test_drift_is_repaired_on_the_next_resync_with_an_event(
     lake.delete_zone(ns, "raw")
 
 
+def test_default_retention_follows_the_spec_and_drift_is_restored(
+    lake: LakeEnv, buckets: list[str]
+) -> None:
+    """Object Lock itself is fixed at creation; its default retention (mode, days) is not."""
+    ns = lake.namespace("retention")
+    lake.external_platform(ns, lake.minio)
+    bucket = unique_bucket("worm")
+    buckets.append(bucket)
+    body = lake.zone(
+        ns,
+        "vault",
+        tier="gold",
+        bucket=bucket,
+        objectLock={"enabled": True, "mode": "GOVERNANCE", "days": 1},
+    )
+    lake.wait_ready(ns, "vault")
+    c = lake.minio.client()
+    lock = c.get_object_lock_config(bucket)
+    assert (lock.mode, lock.duration) == (GOVERNANCE, 1)
+
+    body["spec"]["objectLock"]["days"] = 2
+    lake.kubectl.apply(body)
+    obj = lake.wait_ready(ns, "vault")  # Ready for the new generation
+    lock = c.get_object_lock_config(bucket)
+    assert (lock.mode, lock.duration, lock.duration_unit) == (GOVERNANCE, 2, DAYS)
+    assert obj["status"]["objectLock"] == "GOVERNANCE 2d"
+    assert not [e for e in lake.events(ns, "vault") if e["reason"] == "DriftRepaired"], (
+        "a spec change was reported as drift"
+    )
+
+    # Out of band: someone tightens the default (COMPLIANCE is harmless here: the bucket
+    # holds no object it could lock).
+    c.set_object_lock_config(bucket, ObjectLockConfig(COMPLIANCE, 5, DAYS))
+
+    def restored() -> bool:
+        cfg = c.get_object_lock_config(bucket)
+        return (cfg.mode, cfg.duration, cfg.duration_unit) == (GOVERNANCE, 2, DAYS)
+
+    wait_for(restored, 30, what="default retention restored")
+    drift = wait_for(
+        lambda: [
+            e
+            for e in lake.events(ns, "vault")
+            if e["reason"] == "DriftRepaired" and "default retention" in e["message"]
+        ],
+        30,
+        what="DriftRepaired event for the default retention",
+    )
+    assert drift[0]["type"] == "Warning"
+    assert "COMPLIANCE 5d -> GOVERNANCE 2d" in drift[0]["message"]
+    assert (lake.get(ns, "vault") or {})["status"]["objectLock"] == "GOVERNANCE 2d"
+    lake.delete_zone(ns, "vault")
+
+
+def test_usage_is_rescanned_on_the_slow_timer_not_on_every_resync(
+    lake: LakeEnv, buckets: list[str]
+) -> None:
+    """Object count and bytes come from listing the zone, every usageScanIntervalSeconds
+    (60, the minimum, here); the resyncs in between (every 4 s in this suite) do not list."""
+    interval = 60
+    ns = lake.namespace("usage")
+    lake.external_platform(ns, lake.minio)
+    bucket = unique_bucket("usage")
+    buckets.append(bucket)
+    lake.zone(ns, "meter", tier="bronze", bucket=bucket, usageScanIntervalSeconds=interval)
+    obj = lake.wait_ready(ns, "meter")
+    first = obj["status"]["lastUsageScanTime"]
+    assert (obj["status"]["objectCount"], obj["status"]["sizeBytes"]) == (0, 0)
+    # Seconds are truncated in status: the scan ran within the second after `first`.
+    due = dt.datetime.strptime(first, "%Y-%m-%dT%H:%M:%S%z") + dt.timedelta(seconds=interval)
+    _put(lake.minio.client(), bucket, "shop/orders/a.json", b"x" * 123)
+
+    listings = len(_s3_requests(lake, bucket, "list-type=2"))
+    calls = len(_s3_requests(lake, bucket))
+    assert listings >= 1, "the first scan's listing is not in the operator log"
+    quiet_until = due - dt.timedelta(seconds=5)
+    while dt.datetime.now(dt.UTC) < quiet_until:
+        st = (lake.get(ns, "meter") or {})["status"]
+        assert (st["objectCount"], st["lastUsageScanTime"]) == (0, first), "scanned early"
+        time.sleep(3)
+    assert len(_s3_requests(lake, bucket, "list-type=2")) == listings, "listed before due"
+    assert len(_s3_requests(lake, bucket)) > calls, "no resync reached the bucket meanwhile"
+
+    def rescanned() -> dict[str, Any] | None:
+        st = (lake.get(ns, "meter") or {})["status"]
+        return st if st["lastUsageScanTime"] != first else None
+
+    st = wait_for(rescanned, 30, interval=1, what="the next usage scan")
+    assert (st["objectCount"], st["sizeBytes"]) == (1, 123)
+    assert st["lastUsageScanTime"] > first and st["lastObjectTime"] >= first
+    assert _metric(lake, f'headwater_lakezone_objects{{name="meter",namespace="{ns}"}}') == 1
+    lake.delete_zone(ns, "meter")
+
+
 def test_retain_keeps_bucket_and_data_and_revokes_access(lake: LakeEnv, buckets: list[str]) -> None:
     ns = lake.namespace("retain")
     lake.external_platform(ns, lake.minio)
     bucket = unique_bucket("retain")
     buckets.append(bucket)
-    lake.zone(ns, "keep", tier="silver", bucket=bucket, access={"writers": [{"name": "etl"}]})
+    lake.zone(
+        ns,
+        "keep",
+        tier="silver",
+        bucket=bucket,
+        retention={"expirationDays": 30},
+        access={"writers": [{"name": "etl"}]},
+    )
     obj = lake.wait_ready(ns, "keep")
     assert obj["metadata"]["finalizers"] == ["headwater.dev/cleanup"]
     keys = secret_data(lake.kubectl, ns, "keep-etl-s3")
@@ -257,6 +378,17 @@ def test_retain_keeps_bucket_and_data_and_revokes_access(lake: LakeEnv, buckets:
     c = lake.minio.client()
     assert c.bucket_exists(bucket)
     assert [o.object_name for o in c.list_objects(bucket, recursive=True)] == ["t/part-0.parquet"]
+    # The bucket's settings stay too: its lifecycle rules keep expiring data as configured.
+    assert c.get_bucket_versioning(bucket).status == "Enabled"
+    rules = lake.minio.lifecycle_rules(bucket)
+    assert rules[f"headwater:{ns}/keep:expire-current"]["Expiration/Days"] == "30"
+    # The keys' Secret is owned by the zone and garbage-collected with it: a user left
+    # behind would hold access nobody can see or rotate. Revoking it is deliberate.
+    wait_for(
+        lambda: lake.kubectl.get("secret", "keep-etl-s3", ns) is None,
+        60,
+        what="credentials Secret garbage-collected with the zone",
+    )
     assert lake.minio.user(keys["accessKey"]) is None, "the zone's user outlived the zone"
     events = {e["reason"]: e["message"] for e in lake.events(ns, "keep")}
     assert "deletionPolicy Retain" in events["BucketRetained"]
@@ -335,8 +467,18 @@ def test_object_lock_on_an_existing_bucket_is_stalled_immutable(
     assert stalled is not None and stalled["status"] == "True"
     assert ready is not None and ready["status"] == "False"
     assert "can only be chosen when a bucket is created" in ready["message"]
-    rv = obj["metadata"]["resourceVersion"]
-    time.sleep(8)  # two resync periods: a stalled zone is not retried
+    # A stalled zone is not retried until its spec changes: neither the resync (every 4 s in
+    # this suite) nor a back-off runs it again. Counted where a retry would show even if it
+    # wrote the same status: the operator's requests for the bucket, and its stalled passes
+    # (no other zone of this operator is stalled meanwhile).
+    stalled = 'headwater_reconcile_total{kind="LakeZone",result="stalled"}'
+    time.sleep(2)  # the pass the finalizer's own update triggers may still be under way
+    rv = (lake.get(ns, "late") or {})["metadata"]["resourceVersion"]
+    calls, passes = len(_s3_requests(lake, bucket)), _metric(lake, stalled)
+    assert calls >= 1 and passes >= 1, "the stalled pass left no trace to count"
+    time.sleep(10)
+    assert len(_s3_requests(lake, bucket)) == calls, "the stalled zone went back to the store"
+    assert _metric(lake, stalled) == passes, "the stalled zone was reconciled again"
     again = lake.get(ns, "late")
     assert again is not None and again["metadata"]["resourceVersion"] == rv
     lake.delete_zone(ns, "late")
@@ -439,7 +581,8 @@ def test_external_s3_gets_bucket_policy_statements(lake: LakeEnv, buckets: list[
     assert any("arn:aws:iam:::user/bi-team" in p for p in principals)
     assert any("arn:aws:iam:::user/etl-job" in p for p in principals)
     assert lake.kubectl.get("secret", "shared-bi-team-s3", ns) is None
-    # Drift: the statements removed out-of-band come back.
+    assert not [e for e in lake.events(ns, "shared") if e["reason"] == "DriftRepaired"]
+    # Drift: the statements removed out-of-band come back, and an Event says so.
     lake.minio.client().delete_bucket_policy(bucket)
     wait_for(
         lambda: any(
@@ -448,6 +591,16 @@ def test_external_s3_gets_bucket_policy_statements(lake: LakeEnv, buckets: list[
         60,
         what="bucket policy restored",
     )
+    drift = wait_for(
+        lambda: [
+            e
+            for e in lake.events(ns, "shared")
+            if e["reason"] == "DriftRepaired" and "bucket policy" in e["message"]
+        ],
+        30,
+        what="DriftRepaired event for the bucket policy",
+    )
+    assert drift[0]["type"] == "Warning" and bucket in drift[0]["message"]
     lake.delete_zone(ns, "shared")
     assert not [
         st for st in lake.minio.bucket_policy(bucket)["Statement"] if st["Sid"].startswith(prefix)

@@ -92,6 +92,13 @@ def test_object_lock_is_set_at_creation_and_cannot_be_added_later(
     cfg = shared_minio.client().get_object_lock_config(locked)
     assert (cfg.mode, cfg.duration) == (GOVERNANCE, 1)
     assert report.object_lock == "GOVERNANCE 1d"
+    # The default retention is not fixed: a new mode or period is applied and reported.
+    report = s.ensure_bucket(
+        bucket_settings(spec(locked, objectLock={"enabled": True, "days": 2}), ids)
+    )
+    assert report.changes == ["default retention GOVERNANCE 1d -> GOVERNANCE 2d"]
+    cfg = shared_minio.client().get_object_lock_config(locked)
+    assert (cfg.mode, cfg.duration) == (GOVERNANCE, 2)
 
     shared_minio.client().make_bucket(plain)
     with pytest.raises(ObjectStoreError) as err:

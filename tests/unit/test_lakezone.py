@@ -8,14 +8,25 @@ import asyncio
 import base64
 import datetime as dt
 import re
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from minio.xml import marshal
 
 from headwater.api.lakezone import LakeZoneSpec
 from headwater.constants import Reason
-from headwater.dataplane.s3 import Usage, _is_lock_refusal, _rule_of, _to_rule, canonical
+from headwater.dataplane.s3 import (
+    Connection,
+    ObjectStore,
+    Usage,
+    _is_lock_refusal,
+    _rule_of,
+    _to_rule,
+    canonical,
+    lifecycle_config,
+)
 from headwater.reconcile.base import Context, InvalidSpec, Settings, Store
 from headwater.reconcile.lakezone import (
     LakeZoneReconciler,
@@ -129,6 +140,40 @@ def test_lifecycle_rule_round_trips_and_altered_rules_are_detected() -> None:
         )
         is None
     )
+
+
+def _sent_rules(store: ObjectStore, s: LakeZoneSpec) -> dict[str, ET.Element]:
+    """Rule ID -> <Rule> of the lifecycle XML the SDK would PUT (the SDK's own marshalling;
+    no server involved)."""
+    want = bucket_settings(s, ZoneIds("shop", "raw"))
+    root = ET.fromstring(marshal(lifecycle_config([], store.applicable_rules(want))))
+    for elem in root.iter():  # the S3 namespace, dropped for short paths
+        elem.tag = elem.tag.rpartition("}")[2]
+    return {r.findtext("ID") or "": r for r in root.iter("Rule")}
+
+
+def test_abort_multipart_rule_is_sent_to_s3_stores_and_withheld_from_minio() -> None:
+    """The real MinIO refuses the AbortIncompleteMultipartUpload action (the dataplane tests
+    see it skipped and reported); a non-MinIO store must get it, with the zone's prefix."""
+    s = spec(
+        prefix="raw/",
+        retention={"expirationDays": 30, "abortIncompleteMultipartUploadDays": 3},
+    )
+    abort_id = "headwater:shop/raw:abort-multipart"
+    s3 = ObjectStore(Connection("https://s3.example.com", "AKEXAMPLE", "sk", admin=False))
+    sent = _sent_rules(s3, s)
+    assert sorted(sent) == [abort_id, "headwater:shop/raw:expire-current"]
+    rule = sent[abort_id]
+    assert rule.findtext("Status") == "Enabled"
+    assert rule.findtext("Filter/Prefix") == "raw/"
+    assert rule.findtext("AbortIncompleteMultipartUpload/DaysAfterInitiation") == "3"
+    assert rule.find("Expiration") is None  # one action per rule
+    assert sent["headwater:shop/raw:expire-current"].findtext("Expiration/Days") == "30"
+
+    minio = ObjectStore(Connection("http://minio:9000", "root", "sk", admin=True))
+    assert sorted(_sent_rules(minio, s)) == ["headwater:shop/raw:expire-current"]
+    s3.abort_rules_supported = False  # what a refusal of the action teaches the client
+    assert abort_id not in _sent_rules(s3, s)
 
 
 def _actions(statements: list[dict[str, Any]]) -> set[str]:

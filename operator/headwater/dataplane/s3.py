@@ -223,6 +223,12 @@ def _to_rule(rule: LifecycleRule) -> Rule:
     )
 
 
+def lifecycle_config(foreign: Sequence[Rule], desired: Sequence[LifecycleRule]) -> LifecycleConfig:
+    """The lifecycle configuration written to a bucket: everybody else's rules as the store
+    reported them, then the zone's."""
+    return LifecycleConfig([*foreign, *(_to_rule(r) for r in desired)])
+
+
 def _http(conn: Connection) -> urllib3.PoolManager:
     """Short timeouts and one quick retry: an unreachable store must surface as a status
     within seconds, not after the SDK's default minutes of retrying."""
@@ -343,22 +349,28 @@ class ObjectStore:
         rules: list[Rule] = list(current.rules) if current is not None else []
         foreign = [r for r in rules if not (r.rule_id or "").startswith(want.rule_prefix)]
         have = [_rule_of(r) for r in rules if (r.rule_id or "").startswith(want.rule_prefix)]
-        desired = [r for r in want.rules if self._supported(r)]
+        desired = self.applicable_rules(want)
         if sorted(have, key=repr) != sorted(desired, key=repr):
             desired = self._put_lifecycle(want.bucket, foreign, desired)
             report.changes.append("lifecycle rules " + ("restored" if have else "applied"))
         report.rule_ids = [r.id for r in desired]
         report.multipart_cleanup = self._multipart_note(want)
 
-    def _supported(self, rule: LifecycleRule) -> bool:
-        return rule.abort_multipart_days is None or self.abort_rules_supported is not False
+    def applicable_rules(self, want: BucketSettings) -> list[LifecycleRule]:
+        """The zone's rules this store is sent: all of them, except the
+        AbortIncompleteMultipartUpload rule on a store known not to implement it (MinIO, or
+        one that refused it before)."""
+        return [
+            r
+            for r in want.rules
+            if r.abort_multipart_days is None or self.abort_rules_supported is not False
+        ]
 
     def _put_lifecycle(
         self, bucket: str, foreign: list[Rule], desired: list[LifecycleRule]
     ) -> list[LifecycleRule]:
-        rules = foreign + [_to_rule(r) for r in desired]
         try:
-            self._write_lifecycle(bucket, rules)
+            self._write_lifecycle(bucket, lifecycle_config(foreign, desired))
         except S3Error as err:
             aborts = [r for r in desired if r.abort_multipart_days is not None]
             if err.code not in UNSUPPORTED_CODES or not aborts:
@@ -366,15 +378,15 @@ class ObjectStore:
             # The store does not know AbortIncompleteMultipartUpload: apply the rest.
             self.abort_rules_supported = False
             desired = [r for r in desired if r.abort_multipart_days is None]
-            self._write_lifecycle(bucket, foreign + [_to_rule(r) for r in desired])
+            self._write_lifecycle(bucket, lifecycle_config(foreign, desired))
         else:
             if any(r.abort_multipart_days is not None for r in desired):
                 self.abort_rules_supported = True
         return desired
 
-    def _write_lifecycle(self, bucket: str, rules: list[Rule]) -> None:
-        if rules:
-            self.s3.set_bucket_lifecycle(bucket, LifecycleConfig(rules))
+    def _write_lifecycle(self, bucket: str, config: LifecycleConfig) -> None:
+        if config.rules:
+            self.s3.set_bucket_lifecycle(bucket, config)
         else:
             self.s3.delete_bucket_lifecycle(bucket)
 
@@ -413,7 +425,7 @@ class ObjectStore:
                 return
             keep = [r for r in current.rules if not (r.rule_id or "").startswith(rule_prefix)]
             if len(keep) != len(current.rules):
-                self._write_lifecycle(bucket, keep)
+                self._write_lifecycle(bucket, lifecycle_config(keep, []))
 
     def bucket_exists(self, bucket: str) -> bool:
         with _errors(f"bucket {bucket}"):
@@ -668,4 +680,5 @@ __all__ = [
     "PurgeResult",
     "Usage",
     "canonical",
+    "lifecycle_config",
 ]

@@ -5,8 +5,9 @@ the spec says (drift is repaired and reported) -> grant access (MinIO users or a
 policy) -> apply the children (layout ConfigMap, credentials Secrets) -> measure usage when
 the slow timer says so -> status.
 
-Deletion is data-safe: `Retain` leaves bucket and data and only revokes the access the zone
-granted; `Delete` removes the zone's objects and, when nothing else is left in it, the
+Deletion is data-safe: `Retain` leaves bucket, data and bucket settings and only revokes the
+access the zone granted (its credentials Secrets are garbage-collected with it, so users left
+behind would be keys nobody holds or rotates); `Delete` removes the zone's objects and, when nothing else is left in it, the
 bucket, but never an object under retention lock. A deletion that cannot finish gives up
 after `deletionTimeoutSeconds` with a Warning Event instead of holding the CR forever.
 """
@@ -605,6 +606,8 @@ class LakeZoneReconciler:
     async def _revoke(
         self, ctx: Context, spec: LakeZoneSpec, owner: Owner, store: ObjectStore, target: Target
     ) -> None:
+        """Remove the zone's users and policies (or bucket-policy statements), whatever the
+        deletionPolicy: access lives and dies with the zone, like its credentials Secrets."""
         ids = ids_of(owner)
         if target.admin:
             await ctx.blocking(store.revoke, ids.policy_prefix, [], ids.access_key)
