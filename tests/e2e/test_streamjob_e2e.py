@@ -24,6 +24,7 @@ from hwtest.flink import (  # noqa: F401 (fixtures)
     sj_topic,
 )
 from hwtest.kubectl import Kubectl, condition, is_ready, wait_for
+from hwtest.lake import MinioServer, buckets, shared_minio, unique_bucket  # noqa: F401
 from hwtest.operator import OperatorProcess
 
 API = "headwater.dev/v1alpha1"
@@ -264,6 +265,15 @@ def test_flink_sql_job_lifecycle(
     sj_topic.send(rows(19, 20))
     assert_exactly(out, 20)
     assert recovered["status"]["submissions"] == 4
+    # restarts counts Flink's restarts of the current job: the resubmitted job has none
+    # (Flink's REST metric store fills within its fetch interval, ~10 s).
+    assert recovered["status"]["restarts"] == 0
+    metric = wait_for(
+        lambda: flink_rest.get(f"/jobs/{recovered['status']['jobId']}/metrics?get=numRestarts"),
+        30,
+        what="numRestarts of the recovered job",
+    )
+    assert metric[0]["value"] == "0", metric
 
     # 5. delete: the finalizer cancels the job
     job4 = recovered["status"]["jobId"]
@@ -396,22 +406,72 @@ def test_flink_job_survives_operator_restart_without_duplicates(
     kubectl.run("delete", "streamjob", "same", "-n", namespace, "--timeout=90s")
 
 
-def test_missing_references_are_reported(
+def test_missing_references_are_reported_then_lineage_chains(
     kubectl: Kubectl, operator: OperatorProcess, namespace: str
 ) -> None:
+    """Missing refs: MissingReference and nothing runs. Once they exist the job runs and its
+    lineage is the whole chain: source table -> CDC topic -> job -> zone path."""
     kubectl.apply(platform(namespace, spark={"mode": "managed"}))
     spec = {
         "engine": "spark",
         "spark": {"application": {"file": "local:///opt/etl.py"}},
-        "inputs": [{"lakeZoneRef": {"name": "bronze"}}],
-        "outputs": [{"cdcConnectorRef": {"name": "nope"}}],
+        "inputs": [{"cdcConnectorRef": {"name": "orders-cdc"}, "table": "public.orders"}],
+        "outputs": [{"lakeZoneRef": {"name": "silver"}, "table": "orders"}],
     }
     kubectl.apply(streamjob(namespace, "refs", spec))
     obj = wait_reason(kubectl, namespace, "refs", "MissingReference")
     message = condition(obj, "Ready")["message"]  # type: ignore[index]
-    assert "inputs[0]: LakeZone 'bronze' not found" in message
-    assert "outputs[0]: CdcConnector 'nope' not found" in message
+    assert "inputs[0]: CdcConnector 'orders-cdc' not found" in message
+    assert "outputs[0]: LakeZone 'silver' not found" in message
     assert kubectl.items("jobs", namespace) == [], "nothing may run while references are missing"
+
+    # The referenced objects only need to exist (their own data planes are off here).
+    for kind, name, ref_spec in (
+        (
+            "DataSource",
+            "orders-db",
+            {
+                "type": "postgres",
+                "host": "127.0.0.1",
+                "port": 1,
+                "database": "shop",
+                "credentialsSecretRef": {"name": "orders-db"},
+            },
+        ),
+        (
+            "CdcConnector",
+            "orders-cdc",
+            {
+                "platformRef": {"name": "p"},
+                "sourceRef": {"name": "orders-db"},
+                "tables": ["public.orders", "public.customers"],
+                "topicPrefix": "shop",
+            },
+        ),
+        (
+            "LakeZone",
+            "silver",
+            {
+                "platformRef": {"name": "p"},
+                "tier": "silver",
+                "bucket": "shop-silver",
+                "pathTemplate": "{table}/date={date}",
+            },
+        ),
+    ):
+        kubectl.apply(
+            {"apiVersion": API, "kind": kind, "metadata": {"name": name, "namespace": namespace}}
+            | {"spec": ref_spec}
+        )
+    done = wait_ready(kubectl, namespace, "refs", jobState="Succeeded", timeout=120)
+    assert done["status"]["lineage"] == [
+        {
+            "source": "postgres://127.0.0.1/shop/public.orders",
+            "target": "kafka://shop.public.orders",
+        },
+        {"source": "kafka://shop.public.orders", "target": f"spark://{namespace}/refs"},
+        {"source": f"spark://{namespace}/refs", "target": "s3://shop-silver/orders/date={date}"},
+    ]
 
 
 def test_spark_cronjob_runs_on_schedule(
@@ -466,6 +526,49 @@ def test_spark_cronjob_runs_on_schedule(
     wait_reason(kubectl, namespace, "nightly", "JobSuspended")
     cron = kubectl.get("cronjob", "nightly", namespace)
     assert cron is not None and cron["spec"]["suspend"] is True
+
+
+def test_spark_streaming_driver_is_restarted_and_suspended(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str
+) -> None:
+    """mode: streaming on the real control plane: a deleted driver pod is replaced and the job
+    is Ready again; the driver carries the object store's keys as Secret references;
+    suspend scales it to 0."""
+    kubectl.apply(platform(namespace, spark={"mode": "managed"}, objectStore={"mode": "managed"}))
+    spec = {
+        "engine": "spark",
+        "spark": {"mode": "streaming", "application": {"file": "local:///opt/stream.py"}},
+    }
+    kubectl.apply(streamjob(namespace, "stream", spec))
+    wait_ready(kubectl, namespace, "stream", jobState="Running", timeout=120)
+    selector = "headwater.dev/streamjob=stream"
+    [pod] = kubectl.items("pods", namespace, selector)
+    first = pod["metadata"]["name"]
+    eps = kubectl.get("dataplatform", "p", namespace)["status"]["endpoints"]  # type: ignore[index]
+    env = {e["name"]: e.get("valueFrom") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["AWS_SECRET_ACCESS_KEY"] == {
+        "secretKeyRef": {"name": eps["s3CredentialsSecret"], "key": "secretKey"}
+    }
+
+    kubectl.run("delete", "pod", first, "-n", namespace, "--wait=false")
+    replaced = wait_for(
+        lambda: [
+            p
+            for p in kubectl.items("pods", namespace, selector)
+            if p["metadata"]["name"] != first and (p.get("status") or {}).get("phase") == "Running"
+        ],
+        90,
+        what="a new driver pod",
+    )
+    assert len(replaced) == 1
+    wait_ready(kubectl, namespace, "stream", jobState="Running", timeout=90)
+
+    patch(kubectl, namespace, "stream", {"state": "suspended"})
+    suspended = wait_reason(kubectl, namespace, "stream", "JobSuspended")
+    assert suspended["status"]["jobState"] == "Suspended"
+    assert condition(suspended, "Ready")["message"] == "driver scaled to 0"  # type: ignore[index]
+    dep = kubectl.get("deployment", "stream-driver", namespace)
+    assert dep is not None and dep["spec"]["replicas"] == 0
 
 
 def test_spark_batch_job_completes(
@@ -556,3 +659,159 @@ def test_failing_job_reports_root_cause_without_retry_storm(
         if line.startswith("headwater_dataplane_errors_total{") and '"flink"' in line
     ]
     assert errors and float(errors[0].split()[-1]) >= 1, errors
+
+
+def flink_platform(namespace: str, flink: dict[str, str], **components: Any) -> dict[str, Any]:
+    external = {
+        "restUrl": flink["HEADWATER_FLINK_URL"],
+        "sqlGatewayUrl": flink["HEADWATER_FLINK_GATEWAY_URL"],
+    }
+    return platform(namespace, flink={"mode": "external", "external": external}, **components)
+
+
+BLACKHOLE_SQL = [
+    "CREATE TABLE g (n BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '5')",
+    "CREATE TABLE b (n BIGINT) WITH ('connector' = 'blackhole')",
+    "INSERT INTO b SELECT n FROM g",
+]
+
+
+def test_flink_state_on_the_object_store(
+    kubectl: Kubectl,
+    operator: OperatorProcess,
+    namespace: str,
+    flink: dict[str, str],
+    flink_rest: FlinkRest,
+    shared_minio: MinioServer,
+    buckets: list[str],
+) -> None:
+    """checkpointing.storage objectStore against the real MinIO (the platform's external
+    store; the local Flink writes s3:// there through its S3 plugin): the operator creates
+    the checkpoint bucket, checkpoints and savepoints land under s3://<bucket>/<ns>/<name>/,
+    and a savepoint upgrade restores from there."""
+    flink_rest.wait_slots(1)
+    bucket = unique_bucket("hw-ckpt")
+    buckets.append(bucket)
+    minio = shared_minio.client()
+    assert not minio.bucket_exists(bucket)
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s3-admin", "namespace": namespace},
+            "stringData": {
+                "accessKey": shared_minio.access_key,
+                "secretKey": shared_minio.secret_key,
+            },
+        }
+    )
+    store = {
+        "mode": "external",
+        "checkpointBucket": bucket,
+        "external": {
+            "endpoint": shared_minio.url,
+            "kind": "minio",
+            "credentialsSecretRef": {"name": "s3-admin"},
+        },
+    }
+    kubectl.apply(flink_platform(namespace, flink, objectStore=store))
+    spec = {
+        "engine": "flink",
+        "flink": {
+            "sql": BLACKHOLE_SQL,
+            "upgradeMode": "savepoint",
+            "checkpointing": {"storage": "objectStore", "intervalSeconds": 2},
+        },
+    }
+    kubectl.apply(streamjob(namespace, "s3job", spec))
+    first = wait_ready(kubectl, namespace, "s3job", jobState="RUNNING", timeout=120)
+    assert minio.bucket_exists(bucket), "the operator did not create the checkpoint bucket"
+    assert "BucketCreated" in {e["reason"] for e in events(kubectl, namespace, "s3job")}
+    base = f"s3://{bucket}/{namespace}/s3job"
+
+    # Checkpoints: recorded by the next observation of the running job (every 30 s).
+    checkpointed = wait_for(
+        lambda: (
+            (o := get(kubectl, namespace, "s3job"))
+            and (o["status"].get("lastCheckpoint") or "").startswith(
+                f"{base}/checkpoints/{first['status']['jobId']}/chk-"
+            )
+            and o
+        ),
+        75,
+        1,
+        what=f"lastCheckpoint under {base}/checkpoints/",
+    )
+    assert checkpointed["status"]["lastCheckpointTime"]
+
+    # A spec change: stop with a savepoint in the bucket, resubmit from it.
+    patch(kubectl, namespace, "s3job", {"flink": {"config": {"pipeline.max-parallelism": "64"}}})
+    upgraded = wait_ready(kubectl, namespace, "s3job", jobGeneration=2, timeout=180)
+    savepoint = upgraded["status"]["lastSavepoint"]
+    assert savepoint.startswith(f"{base}/savepoints/savepoint-"), savepoint
+    assert upgraded["status"]["restoredFrom"] == savepoint
+    job2 = upgraded["status"]["jobId"]
+    restored = wait_for(
+        lambda: flink_rest.get(f"/jobs/{job2}/checkpoints")["latest"]["restored"],
+        30,
+        what="the restore in Flink's checkpoint stats",
+    )
+    assert restored["external_path"] == savepoint and restored["is_savepoint"]
+    # ... and the state really is in MinIO, under the job's own prefix.
+    keys = [
+        o.object_name or ""
+        for o in minio.list_objects(bucket, prefix=f"{namespace}/s3job/", recursive=True)
+    ]
+    savepoint_key = savepoint.removeprefix(f"s3://{bucket}/")
+    assert any(k.startswith(f"{savepoint_key}/") for k in keys), keys
+    assert any(k.startswith(f"{namespace}/s3job/checkpoints/") for k in keys), keys
+    kubectl.run("delete", "streamjob", "s3job", "-n", namespace, "--timeout=90s")
+
+
+def test_restarting_job_reports_flink_restarts(
+    kubectl: Kubectl,
+    operator: OperatorProcess,
+    namespace: str,
+    flink: dict[str, str],
+    flink_rest: FlinkRest,
+) -> None:
+    """A job Flink keeps restarting (it never ends FAILED): status.restarts follows Flink's
+    numRestarts and Ready=False JobFailing names the count and the root cause."""
+    flink_rest.wait_slots(1)
+    kubectl.apply(flink_platform(namespace, flink))
+    config = {
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": "1000",
+        "restart-strategy.fixed-delay.delay": "1 s",
+    }
+    spec = {
+        "engine": "flink",
+        "flink": {
+            "sql": [*BLACKHOLE_SQL[:2], "INSERT INTO b SELECT 10 / (n - n) FROM g"],
+            "config": config,
+            "upgradeMode": "stateless",
+            "checkpointing": {"storage": "none"},
+        },
+    }
+    kubectl.apply(streamjob(namespace, "flaky", spec))
+    failing = wait_for(
+        lambda: (
+            (o := get(kubectl, namespace, "flaky"))
+            and (c := condition(o, "Ready"))
+            and c["reason"] == "JobFailing"
+            and (o["status"].get("restarts") or 0) >= 1
+            and o
+        ),
+        90,
+        0.5,
+        what="JobFailing with restarts",
+    )
+    status, message = failing["status"], condition(failing, "Ready")["message"]  # type: ignore[index]
+    job = status["jobId"]
+    flink_count = flink_rest.get(f"/jobs/{job}/metrics?get=numRestarts")[0]["value"]
+    # Flink's counter only grows: what status recorded is at most what Flink counts now.
+    assert 1 <= status["restarts"] <= int(flink_count), (status["restarts"], flink_count)
+    assert f"after {status['restarts']} restarts" in message and "ArithmeticException" in message
+    assert flink_rest.state(job) in ("RUNNING", "RESTARTING", "INITIALIZING"), "not FAILED"
+    assert status["submissions"] == 1, "Flink restarts it; the operator must not resubmit"
+    kubectl.run("delete", "streamjob", "flaky", "-n", namespace, "--timeout=90s")

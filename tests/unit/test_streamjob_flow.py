@@ -6,12 +6,18 @@ the crash between submit and status write."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
+import json
 from typing import Any
 
+import pytest
+
 from headwater.dataplane import flink as fl
-from headwater.reconcile.base import Outcome
+from headwater.dataplane.s3 import Connection, ObjectStoreError
+from headwater.reconcile.base import Outcome, Retry
 from headwater.reconcile.streamjob import StreamJobReconciler
+from headwater.render.lakezone import BucketSettings
 
 
 class FakeFlink:
@@ -61,8 +67,11 @@ class FakeFlink:
 
 
 class Applier:
+    def __init__(self) -> None:
+        self.applied: list[Any] = []
+
     async def reconcile(self, owner: Any, objects: Any) -> None:
-        return None
+        self.applied.extend(objects)
 
 
 class Settings:
@@ -79,6 +88,9 @@ class Ctx:
 
     def get(self, kind: str, namespace: str, name: str) -> Any:
         return self.objects.get((kind, name))
+
+    def secret(self, namespace: str, name: str) -> Any:
+        return self.objects.get(("Secret", name))
 
     async def blocking(self, fn: Any, *args: Any) -> Any:
         return fn(*args)
@@ -102,10 +114,10 @@ PLATFORM = {
 
 
 class Harness:
-    def __init__(self, **flink: Any) -> None:
+    def __init__(self, platform: Any = PLATFORM, **flink: Any) -> None:
         self.fake = FakeFlink()
         self.rec = StreamJobReconciler(flink_client=lambda *a: self.fake)  # type: ignore[arg-type,return-value]
-        self.ctx = Ctx({("DataPlatform", "p"): PLATFORM})
+        self.ctx = Ctx({("DataPlatform", "p"): platform})
         spec = {
             "sql": ["CREATE TABLE a (x INT)", "INSERT INTO b SELECT x FROM a"],
             "checkpointing": {"storage": "filesystem", "path": "file:///state"},
@@ -233,3 +245,120 @@ def test_missing_platform_keeps_status() -> None:
     h.ctx.objects.clear()
     out = h.run()
     assert out.reason == "MissingReference" and out.status["jobId"] == job
+
+
+# --- object store for checkpoints ---------------------------------------------------------------
+
+SECRET_KEY = "hunter2-s3-secret"
+S3_PLATFORM = {
+    "spec": {
+        **PLATFORM["spec"],
+        "objectStore": {
+            "mode": "external",
+            "checkpointBucket": "ckpt",
+            "external": {
+                "endpoint": "http://minio:9000",
+                "kind": "minio",
+                "credentialsSecretRef": {"name": "s3-admin"},
+            },
+        },
+    },
+    "status": {
+        "endpoints": {
+            **PLATFORM["status"]["endpoints"],
+            "s3Endpoint": "http://minio:9000",
+            "s3CredentialsSecret": "s3-admin",
+        }
+    },
+}
+S3_SECRET = {
+    "data": {
+        "accessKey": base64.b64encode(b"admin").decode(),
+        "secretKey": base64.b64encode(SECRET_KEY.encode()).decode(),
+    }
+}
+
+
+class FakeStore:
+    """The two ObjectStore calls the reconciler makes (the real ones run against MinIO in
+    tests/e2e/test_streamjob_e2e.py::test_flink_state_on_the_object_store)."""
+
+    def __init__(self) -> None:
+        self.buckets: set[str] = set()
+        self.created: list[BucketSettings] = []
+        self.conns: list[Connection] = []
+        self.down = False
+
+    def get(self, conn: Connection) -> FakeStore:
+        self.conns.append(conn)
+        return self
+
+    def bucket_exists(self, bucket: str) -> bool:
+        if self.down:
+            raise ObjectStoreError("unavailable", "bucket ckpt: minio:9000 unreachable")
+        return bucket in self.buckets
+
+    def ensure_bucket(self, want: BucketSettings) -> None:
+        self.created.append(want)
+        self.buckets.add(want.bucket)
+
+
+def s3_harness() -> tuple[Harness, FakeStore]:
+    h = Harness(S3_PLATFORM, checkpointing={"storage": "objectStore"})
+    h.ctx.objects[("Secret", "s3-admin")] = S3_SECRET
+    store = FakeStore()
+    h.ctx.services["s3"] = store
+    return h, store
+
+
+def test_object_store_disabled_with_object_store_checkpoints_is_reference_not_ready() -> None:
+    h = Harness(checkpointing={"storage": "objectStore"})  # PLATFORM: objectStore disabled
+    with pytest.raises(Retry) as err:
+        h.run()
+    assert err.value.reason == "ReferenceNotReady"
+    assert "has no object store" in str(err.value)
+    assert h.fake.submitted == []
+
+
+def test_checkpoint_bucket_is_created_before_the_first_submission() -> None:
+    h, store = s3_harness()
+    out = h.run()
+    assert [w.bucket for w in store.created] == ["ckpt"]
+    assert not store.created[0].versioning and not store.created[0].object_lock
+    assert store.conns[0].endpoint == "http://minio:9000" and store.conns[0].admin
+    assert ("Normal", "BucketCreated", "created checkpoint bucket ckpt") in out.events
+    sent = h.fake.submitted[0]
+    assert sent["execution.checkpointing.dir"] == "s3://ckpt/ns/j/checkpoints"
+    # The operator used the key to reach the store; it is nowhere in what it writes.
+    assert store.conns[0].secret_key == SECRET_KEY
+    written = json.dumps([out.status, out.events, out.message, h.ctx.applier.applied, sent])
+    assert SECRET_KEY not in written and base64.b64encode(SECRET_KEY.encode()).decode() not in (
+        written
+    )
+    # An existing bucket is left alone: a resubmission creates nothing.
+    h.run()
+    h.fake.cancel(h.status["jobId"])
+    h.run()
+    h.body["status"]["nextAttemptTime"] = "2000-01-01T00:00:00Z"
+    h.run()
+    assert len(h.fake.submitted) == 2 and len(store.created) == 1
+
+
+def test_unreachable_object_store_blocks_the_submission() -> None:
+    h, store = s3_harness()
+    store.down = True
+    out = h.run()
+    assert out.reason == "ObjectStoreUnavailable" and not out.ready
+    assert "checkpoint bucket ckpt" in out.message and "nothing submitted" in out.message
+    assert h.fake.submitted == [] and SECRET_KEY not in out.message
+    store.down = False
+    h.run()
+    assert len(h.fake.submitted) == 1
+
+
+def test_missing_store_secret_blocks_the_submission() -> None:
+    h, _ = s3_harness()
+    del h.ctx.objects[("Secret", "s3-admin")]
+    out = h.run()
+    assert out.reason == "SecretNotFound" and "s3-admin" in out.message
+    assert h.fake.submitted == []

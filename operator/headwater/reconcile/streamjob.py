@@ -17,6 +17,10 @@ savepoint, resubmit from it. `last-state`: cancel (the latest checkpoint is reta
 resubmit from it. `stateless`: cancel and start fresh. A failed savepoint leaves the job
 running and `lastSavepoint` untouched, reports SavepointFailed and is retried with back-off.
 
+With `checkpointing.storage: objectStore` the platform's checkpoint bucket is created (when
+absent) right before a job is submitted: Flink's S3 filesystem does not create buckets, and a
+job writing to a missing one fails its first checkpoint and then the job.
+
 A job that stops on its own (FAILED after Flink's restart strategy gave up, CANCELED or
 FINISHED outside the operator, or gone after a JobManager restart) is reported first
 (Ready=False, a Warning event), then resubmitted from the newest retained state, with a
@@ -29,13 +33,14 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..api.dataplatform import DataPlatformSpec
 from ..api.streamjob import Endpoint, StreamJobSpec
 from ..constants import Reason
 from ..dataplane import flink as fl
 from ..dataplane.endpoints import resolve_url
+from ..dataplane.s3 import ObjectStoreError, ObjectStoreFactory
 from ..kube.conditions import now as now_rfc3339
 from ..kube.conditions import parse_time
 from ..render.common import Owner
@@ -52,8 +57,10 @@ from ..render.flinkapp import (
     submission_config,
     trigger_id,
 )
+from ..render.lakezone import BucketSettings
 from ..render.sparkjob import SparkFacts, SparkNames, render_spark, run_digest
-from .base import Context, InvalidSpec, Obj, Outcome, Retry
+from .base import Context, InvalidSpec, NotReady, Obj, Outcome, Retry
+from .lakezone import resolve_target
 
 log = logging.getLogger("headwater.streamjob")
 
@@ -314,7 +321,10 @@ class StreamJobReconciler:
             )
         facts = FlinkFacts(checkpoint_bucket=pspec.object_store.checkpoint_bucket)
         await ctx.applier.reconcile(owner, [render_submission(spec, owner, facts)])
-        return FlinkRun(spec, owner, body, plan, status, ctx, self._client(ctx, eps))
+        bucket = (
+            facts.checkpoint_bucket if spec.flink.checkpointing.storage == "objectStore" else None
+        )
+        return FlinkRun(spec, owner, body, plan, status, ctx, self._client(ctx, eps), bucket)
 
     # --- Spark ----------------------------------------------------------------------------------
 
@@ -376,10 +386,12 @@ class FlinkRun:
         status: Obj,
         ctx: Context,
         client: fl.FlinkClient,
+        checkpoint_bucket: str | None = None,
     ):
         assert spec.flink is not None
         self.spec, self.flink, self.owner, self.body = spec, spec.flink, owner, body
         self.plan, self.status, self.ctx, self.client = plan, status, ctx, client
+        self.checkpoint_bucket = checkpoint_bucket  # objectStore storage: ensured before submit
         self.events: list[tuple[str, str, str]] = []
 
     async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -660,7 +672,56 @@ class FlinkRun:
         known = [(t or dt.datetime.min.replace(tzinfo=dt.UTC), p) for t, p in candidates if p]
         return max(known, key=lambda c: c[0])[1] if known else None
 
+    async def _ensure_bucket(self) -> Outcome | None:
+        """Create the checkpoint bucket when it is absent (None when it exists). An existing
+        bucket is left as it is: its versioning, lifecycle and lock belong to whoever runs the
+        store. A failure is an outcome, not an exception, so what this pass already learned
+        (a completed savepoint) is still written to status."""
+        bucket = self.checkpoint_bucket
+        assert bucket is not None
+        try:
+            # resolve_target reads only spec.platformRef (the field LakeZone and StreamJob
+            # share): the platform's S3 endpoint and the operator's keys, as tracked reads.
+            target = resolve_target(self.ctx, self.owner, cast(Any, self.spec))
+        except NotReady as err:
+            return self.outcome(False, err.reason, f"checkpoint bucket: {err}", 30)
+        factory: ObjectStoreFactory | None = self.ctx.services.get("s3")
+        if factory is None:  # a Context built without registry services (tests, tools)
+            factory = self.ctx.services["s3"] = ObjectStoreFactory()
+        store = factory.get(target.conn)
+        try:
+            if await self.call(store.bucket_exists, bucket):
+                return None
+            # A plain bucket: no versioning, no lock, no lifecycle rules of ours.
+            want = BucketSettings(
+                bucket=bucket,
+                prefix="",
+                versioning=False,
+                object_lock=False,
+                lock_mode="",
+                lock_days=0,
+                rules=(),
+                rule_prefix="headwater-checkpoints",
+            )
+            await self.call(store.ensure_bucket, want)
+        except ObjectStoreError as err:
+            metrics = self.ctx.services.get("metrics")
+            if metrics is not None:
+                metrics.dataplane_error("s3", self.body)
+            reason = {
+                "unavailable": Reason.OBJECT_STORE_UNAVAILABLE,
+                "auth": Reason.AUTHENTICATION_FAILED,
+            }.get(err.kind, Reason.OBJECT_STORE_REFUSED)
+            message = f"checkpoint bucket {bucket} on {target.conn.host}: {err}; nothing submitted"
+            return self.outcome(False, reason, message, 30)
+        self.events.append(("Normal", Reason.BUCKET_CREATED, f"created checkpoint bucket {bucket}"))
+        return None
+
     async def _submit(self, previous: fl.JobInfo | None) -> Outcome:
+        if self.checkpoint_bucket and self.plan.state_dir:
+            blocked = await self._ensure_bucket()
+            if blocked is not None:
+                return blocked
         seq = int(self.status.get("submissions") or 0) + 1
         new_id = job_id(self.owner.uid, seq)
         name = job_name(self.owner, self.owner.generation, self.plan.spec_hash)
