@@ -8,6 +8,9 @@ rules the operator generated; a real MinIO answers the generated object-store sc
 * The rule file the operator rendered into `<platform>-prometheus-rules` is loaded into the
   same Prometheus: the not-ready platform's ResourceNotReady (its `for` shortened through
   `spec.alerts`) fires with the resource's labels, the Ready platform's does not.
+* The managed Prometheus' config-reloader sidecar, as rendered, runs against the same
+  Prometheus (its paths and port swapped for the local ones): a rule file appearing in or
+  leaving the watched directory reaches Prometheus without the test asking for a reload.
 * A dedicated MinIO with public metrics is scraped with the generated `minio` job; the
   generated ObjectStoreCapacityHigh expression evaluates to the real used percentage, so
   the metric names in the rules are the ones MinIO exports.
@@ -16,10 +19,14 @@ Both servers are dedicated instances (own run dir and ports), stopped at the end
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
+import signal
 import subprocess
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -33,6 +40,7 @@ from headwater.alerts import alerts_spec, rule_groups, target
 from headwater.api.dataplatform import DataPlatformSpec
 from headwater.render.common import Owner
 from headwater.render.platform import scrape_configs
+from headwater.render.registry import render_offline
 from hwtest import ROOT, require
 from hwtest.kubectl import Kubectl, condition, wait_for
 from hwtest.operator import OperatorProcess, free_port
@@ -260,6 +268,73 @@ def test_prometheus_scrapes_the_operator_and_fires_its_rules(
     assert "not-a-real-secret-3141" not in scrape_operator.logs()
     events = kubectl.json("get", "events", "-n", ns)
     assert "not-a-real-secret-3141" not in json.dumps(events)
+
+
+def test_config_reloader_sidecar_reloads_rules_it_sees_change(
+    prometheus: Prometheus, tmp_path: Path
+) -> None:
+    """The sidecar's shell loop, exactly as rendered, with the pod's mount paths and port
+    replaced by this Prometheus' files and port and its 10 s pause by 1 s."""
+    name = f"reload{secrets.token_hex(3)}"
+    objs = render_offline(platform(name, "shop"))
+    (deploy,) = [o for o in objs if o["kind"] == "Deployment"]
+    (rules_cm,) = [o for o in objs if o["metadata"]["name"] == f"{name}-prometheus-rules"]
+    containers = {c["name"]: c for c in deploy["spec"]["template"]["spec"]["containers"]}
+    server, reloader = containers["prometheus"], containers["config-reloader"]
+    mounts = {m["name"]: m["mountPath"] for m in reloader["volumeMounts"]}
+    (config_arg,) = [a for a in server["args"] if a.startswith("--config.file=")]
+    (web,) = [p["containerPort"] for p in server["ports"] if p["name"] == "web"]
+    (script,) = reloader["args"]
+
+    def swap(text: str, old: str, new: str) -> str:
+        assert text.count(old) == 1, f"{old!r} not once in the reloader script: {text}"
+        return text.replace(old, new)
+
+    script = swap(script, f"{mounts['rules']}/", f"{prometheus.rules}/")
+    script = swap(script, config_arg.removeprefix("--config.file="), str(prometheus.config))
+    script = swap(script, f"127.0.0.1:{web}/", f"127.0.0.1:{prometheus.port}/")
+    script, pauses = re.subn(r"\bsleep \d+\b", "sleep 1", script)
+    assert pauses == 1 and mounts["config"] not in script, script
+
+    group = f"headwater.dataplatform.shop.{name}"
+
+    def loaded() -> bool:
+        return any(g["name"] == group for g in prometheus.api("rules")["groups"])
+
+    def last_config_time() -> str:
+        return str(prometheus.api("status/runtimeinfo")["lastConfigTime"])
+
+    assert not loaded()
+    log = (tmp_path / "reloader.log").open("w")
+    # Its own process group: the loop's `sleep` and `wget` children go with it.
+    proc = subprocess.Popen(
+        [*reloader["command"], script], stdout=log, stderr=log, start_new_session=True
+    )
+    rule_file = prometheus.rules / f"{name}-{next(iter(rules_cm['data']))}"
+    try:
+        before = last_config_time()
+        time.sleep(3)  # the loop has taken its baseline and looked again: nothing changed
+        assert last_config_time() == before, "reloaded although nothing changed"
+        assert not loaded()
+
+        # a new rule file, swapped in atomically as the kubelet updates a ConfigMap volume
+        staged = tmp_path / "staged.yaml"
+        staged.write_text(next(iter(rules_cm["data"].values())))
+        os.replace(staged, rule_file)
+        assert eventually(loaded, "the new rule group loaded by the sidecar's reload", 30)
+        assert last_config_time() != before
+        rules = next(g for g in prometheus.api("rules")["groups"] if g["name"] == group)
+        assert {"ResourceNotReady", "HighPipelineErrorRate"} <= {r["name"] for r in rules["rules"]}
+
+        rule_file.unlink()  # and the loop keeps watching: a removed file is unloaded
+        assert eventually(lambda: not loaded(), "the removed rule group unloaded", 30)
+        assert proc.poll() is None, "the reloader loop exited"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        log.close()
+        rule_file.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
