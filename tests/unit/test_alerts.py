@@ -26,6 +26,7 @@ from headwater.alerts.catalogue import sel
 from headwater.alerts.rules import object_name
 from headwater.api.common import AlertsSpec
 from headwater.api.dataplatform import DataPlatformSpec
+from headwater.api.datasource import DataSourceSpec
 from headwater.cli import validate_doc
 from headwater.constants import ALERT_RULE_NAMES, LABEL_APPLY_GROUP
 from headwater.reconcile.alerting import AlertsService, parse_labels
@@ -136,6 +137,33 @@ def test_datasource_gets_the_operator_rules_with_defaults() -> None:
         "kind": "DataSource",
         "name": "orders-db",
     }
+
+
+def test_datasource_alerts_are_tunable_like_every_kind() -> None:
+    spec = {
+        "type": "postgres",
+        "host": "db",
+        "database": "shop",
+        "credentialsSecretRef": {"name": "s"},
+    }
+    tuned = {
+        **spec,
+        "alerts": {
+            "rules": {
+                "ResourceNotReady": {"for": "30m", "severity": "critical"},
+                "HighPipelineErrorRate": {"enabled": False},
+            },
+            "labels": {"team": "data"},
+        },
+    }
+    DataSourceSpec.model_validate(tuned)  # the model (and so the CRD) has the field
+    rules = rules_of(resource("DataSource", "orders-db", tuned), None)
+    assert set(rules) == {"ResourceNotReady"}
+    assert rules["ResourceNotReady"]["for"] == "30m"
+    assert rules["ResourceNotReady"]["labels"]["severity"] == "critical"
+    assert rules["ResourceNotReady"]["labels"]["team"] == "data"
+    off = {**spec, "alerts": {"enabled": False}}
+    assert rules_of(resource("DataSource", "orders-db", off), None) == {}
 
 
 def test_the_seed_rules_are_represented() -> None:

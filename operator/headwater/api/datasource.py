@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from .common import (
+    AlertsSpec,
     ConditionList,
     CredentialsSecretReference,
     Model,
@@ -120,6 +121,8 @@ class DataSourceSpec(Model):
         default_factory=PreflightSpec, json_schema_extra={"default": {}}
     )
     """Preflight schedule."""
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec, json_schema_extra={"default": {}})
+    """Alert rules for this source (ResourceNotReady, HighPipelineErrorRate)."""
 
     @model_validator(mode="after")
     def _type_blocks(self) -> DataSourceSpec:
