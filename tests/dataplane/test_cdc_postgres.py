@@ -154,11 +154,27 @@ def test_pause_resume_and_stop_are_applied_in_connect(pipeline: Pipeline, pg: Pg
     reader.close()
 
 
+def fail_task(pipe: Pipeline, pg: PgSandbox, name: str) -> None:
+    """A real failure: the server terminates the connector's WAL sender. With Debezium's
+    own retries off (`errors.max.retries: 0`), the task goes FAILED in Connect."""
+
+    def kill_and_watch() -> bool:
+        for pid in pg.walsender_pids():
+            pg.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            state = pipe.connect.state(name)
+            if "FAILED" in state[1] or state[0] == "FAILED":
+                return True
+            time.sleep(0.2)
+        return False
+
+    wait_for(kill_and_watch, 60, interval=1, what="the task to fail in Connect")
+
+
 def test_failed_task_is_restarted_automatically(
     pipeline: Pipeline, pg: PgSandbox, operator: OperatorProcess
 ) -> None:
-    """A real failure: the server terminates the connector's WAL sender. With Debezium's own
-    retries off, the task goes FAILED in Connect; the operator restarts it."""
     pipe = pipeline
     _, reader = start_connector(
         pipe,
@@ -168,21 +184,7 @@ def test_failed_task_is_restarted_automatically(
         autoRestart={"initialBackoffSeconds": 2},
     )
     name = pipe.connector_name("crashy")
-    seen_failed: list[bool] = []
-
-    def kill_and_watch() -> bool:
-        for pid in pg.walsender_pids():
-            pg.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            state = pipe.connect.state(name)
-            if "FAILED" in state[1] or state[0] == "FAILED":
-                seen_failed.append(True)
-                return True
-            time.sleep(0.2)
-        return False
-
-    wait_for(kill_and_watch, 60, interval=1, what="the task to fail in Connect")
+    fail_task(pipe, pg, name)
     obj = wait_for(
         lambda: (
             (o := pipe.get("cdcconnector", "crashy"))["status"].get("totalRestarts", 0) >= 1 and o
@@ -207,7 +209,72 @@ def test_failed_task_is_restarted_automatically(
     row = pg.insert("after-crash")
     reader.wait(lambda p: ops_for(p, "id", row) == ["c"], 60, what="changes after the restart")
     reader.close()
-    assert seen_failed
+
+
+def test_restart_limit_is_reached_and_the_trace_is_shown(pipeline: Pipeline, pg: PgSandbox) -> None:
+    """maxRestarts: 1. The first failure is restarted; the second, within resetAfterSeconds,
+    is left FAILED in Connect with the task's trace in the status."""
+    pipe = pipeline
+    start_connector(
+        pipe,
+        pg,
+        "fragile",
+        config={"errors.max.retries": "0"},
+        autoRestart={"maxRestarts": 1, "initialBackoffSeconds": 1, "maxBackoffSeconds": 2},
+    )
+    name = pipe.connector_name("fragile")
+    fail_task(pipe, pg, name)
+    wait_for(
+        lambda: pipe.get("cdcconnector", "fragile")["status"].get("totalRestarts") == 1,
+        60,
+        what="the one automatic restart",
+    )
+    wait_for(
+        lambda: pipe.connect.state(name) == ("RUNNING", ["RUNNING"]),
+        60,
+        what="the task running again",
+    )
+    fail_task(pipe, pg, name)
+    obj = pipe.wait("cdcconnector", "fragile", "Ready", "False", "RestartLimitReached", timeout=90)
+    status = obj["status"]
+    assert status["restarts"] == 1 and status["totalRestarts"] == 1
+    assert status["tasks"][0]["state"] == "FAILED"
+    raw = pipe.connect.status(name)
+    assert raw is not None
+    first_line = raw["tasks"][0]["trace"].splitlines()[0].strip()
+    assert status["tasks"][0]["trace"].startswith(first_line)
+    message = condition(obj, "Ready")["message"]  # type: ignore[index]
+    assert message.startswith("gave up after 1 restarts: task 0: ") and first_line in message
+    # The operator leaves it alone: still FAILED a while later, no further restart.
+    time.sleep(8)
+    assert pipe.connect.state(name)[1] == ["FAILED"]
+    assert pipe.get("cdcconnector", "fragile")["status"]["totalRestarts"] == 1
+    assert pipe.reasons("fragile").count("ConnectorRestarted") == 1
+
+
+def test_config_changed_in_connect_is_put_back(pipeline: Pipeline, pg: PgSandbox) -> None:
+    """Someone edits the connector through Connect's REST API: the operator, polling
+    Connect on its resync (30 s for CdcConnectors), writes the CR's config back."""
+    pipe = pipeline
+    start_connector(pipe, pg, "drift")
+    name = pipe.connector_name("drift")
+    desired = pipe.connect.config(name)
+    assert desired is not None and desired["heartbeat.interval.ms"] != "999"
+    pipe.connect.put_config(name, {**desired, "heartbeat.interval.ms": "999"})
+    assert (pipe.connect.config(name) or {}).get("heartbeat.interval.ms") == "999"
+
+    wait_for(lambda: pipe.connect.config(name) == desired, 75, what="the config put back")
+    updates = wait_for(
+        lambda: [
+            e
+            for e in pipe.events()
+            if e["reason"] == "ConnectorUpdated" and e["involvedObject"]["name"] == "drift"
+        ],
+        15,
+        what="a ConnectorUpdated Event",
+    )
+    assert updates[0]["message"] == f"updated connector {name}: heartbeat.interval.ms"
+    pipe.wait("cdcconnector", "drift", "Ready", "True", timeout=60)
 
 
 def test_operator_restart_loses_no_event(
@@ -238,6 +305,7 @@ def test_operator_restart_loses_no_event(
     assert after["status"]["configHash"] == ready["status"]["configHash"]
     assert ops_for(reader.payloads(), "customer", "seed") == snapshot_rows, "a new snapshot ran"
     assert pipe.reasons("durable").count("ConnectorCreated") == 1
+    assert "ConnectorUpdated" not in pipe.reasons("durable"), "the restart re-sent the config"
     reader.close()
 
     # Steady state: a resync of everything (30 s for connectors) rewrites nothing.
@@ -250,6 +318,7 @@ def test_operator_restart_loses_no_event(
     before = versions()
     time.sleep(40)
     assert versions() == before, "status rewritten at steady state"
+    assert "ConnectorUpdated" not in pipe.reasons("durable"), "a resync re-sent the config"
 
 
 def test_deletion_removes_connector_and_follows_slot_policy(
@@ -279,6 +348,45 @@ def test_deletion_removes_connector_and_follows_slot_policy(
     assert keep_slot in pg.publications()
     events = {e["reason"] for e in pipe.events()}
     assert {"ConnectorDeleted", "ReplicationSlotRetained", "ReplicationSlotDropped"} <= events
+
+
+def test_deletion_removes_a_connector_whose_status_was_never_written(
+    pipeline: Pipeline, pg: PgSandbox, operator: OperatorProcess
+) -> None:
+    """The connector exists in Connect, but the status does not say so (the status write
+    after the create failed, or the operator died in between): deleting the CR must still
+    delete the connector and, under Drop, its slot."""
+    pipe = pipeline
+    start_connector(pipe, pg, "unrecorded", deletionPolicy={"replicationSlot": "Drop"})
+    name, slot = pipe.connector_name("unrecorded"), slot_of(pipe.namespace, "unrecorded")
+    operator.stop()
+    try:
+        pipe.kubectl.run(
+            "patch",
+            "cdcconnector",
+            "unrecorded",
+            "-n",
+            pipe.namespace,
+            "--subresource=status",
+            "--type=json",
+            "-p",
+            '[{"op": "remove", "path": "/status/configHash"}]',
+        )
+        pipe.kubectl.run(
+            "delete", "cdcconnector", "unrecorded", "-n", pipe.namespace, "--wait=false"
+        )
+        assert pipe.connect.status(name) is not None
+    finally:
+        operator.start()
+    wait_for(
+        lambda: pipe.kubectl.get("cdcconnector", "unrecorded", pipe.namespace) is None,
+        90,
+        what="the CdcConnector finalized",
+    )
+    # DELETE returns once Connect recorded it; the worker stops the task just after.
+    wait_for(lambda: pipe.connect.status(name) is None, 30, what="the connector gone")
+    assert slot not in pg.slots(), "deletionPolicy Drop kept the slot"
+    assert {"ConnectorDeleted", "ReplicationSlotDropped"} <= set(pipe.reasons("unrecorded"))
 
 
 def test_password_rotation_reaches_the_worker(

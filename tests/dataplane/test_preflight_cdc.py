@@ -3,6 +3,7 @@ in `kubectl get datasource -o yaml` for good and for broken CDC set-ups."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,22 @@ def apply_source(
 
 def checks_of(obj: dict[str, Any]) -> dict[str, dict[str, str]]:
     return {c["name"]: c for c in obj["status"]["checks"]}
+
+
+def failed_checks_metric(operator: OperatorProcess, namespace: str, name: str) -> float | None:
+    """`headwater_preflight_failed_checks` of one DataSource, read from the operator's /metrics."""
+    for line in operator.metrics().splitlines():
+        if (
+            line.startswith("headwater_preflight_failed_checks{")
+            and f'namespace="{namespace}"' in line
+            and f'name="{name}"' in line
+        ):
+            return float(line.split()[-1])
+    return None
+
+
+def pg_spec(pg: PgSandbox, **extra: Any) -> dict[str, Any]:
+    return {"type": "postgres", "host": pg.host, "port": pg.port, "database": pg.database, **extra}
 
 
 def test_postgres_with_wal_level_replica_is_not_cdc_ready(
@@ -74,6 +91,7 @@ def test_postgres_with_wal_level_replica_is_not_cdc_ready(
     }
     assert obj["status"]["failedChecks"] == 1
     assert {c["status"] for n, c in checks_of(obj).items() if n != "wal_level"} <= {"Pass", "Warn"}
+    assert failed_checks_metric(operator, namespace, "src") == 1.0
     table = kubectl.run("get", "datasource", "src", "-n", namespace).stdout.splitlines()
     assert table[0].split()[:6] == ["NAME", "READY", "REASON", "TYPE", "REACHABLE", "CDC"]
     assert table[1].split()[:6] == ["src", "False", "PreflightFailed", "postgres", "True", "False"]
@@ -106,6 +124,70 @@ def test_role_without_replication_is_not_cdc_ready(
     assert check["status"] == "Fail" and check["observed"] == "none"
     assert check["hint"] == 'ALTER ROLE "noreplication" WITH REPLICATION;'
     assert checks_of(obj)["wal_level"]["status"] == "Pass"
+
+
+def test_replication_granted_later_is_found_by_the_timer(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str, pg: PgSandbox
+) -> None:
+    """The preflight also runs on a timer: fixing the role in the database, with nothing
+    changed in Kubernetes, turns the source CdcReady at the next probe."""
+    pg.execute(f'ALTER ROLE "{pg.role}" NOREPLICATION')
+    apply_source(
+        kubectl,
+        namespace,
+        pg_spec(pg, tables=[pg.table], preflight={"intervalSeconds": 30}),
+        pg.role,
+        pg.password,
+    )
+    obj = wait_condition(
+        kubectl, "datasource", "src", namespace, "CdcReady", "False", "PreflightFailed"
+    )
+    assert checks_of(obj)["replication_privilege"]["status"] == "Fail"
+    generation = obj["metadata"]["generation"]
+
+    pg.execute(f'ALTER ROLE "{pg.role}" REPLICATION')
+    # failing sources are probed again after min(interval, 60 s), growing 1.5x per pass
+    obj = wait_condition(kubectl, "datasource", "src", namespace, "CdcReady", "True", timeout=90)
+    assert checks_of(obj)["replication_privilege"]["status"] == "Pass"
+    assert obj["metadata"]["generation"] == generation
+    assert failed_checks_metric(operator, namespace, "src") == 0.0
+
+
+def test_missing_table_and_table_without_key_fail_with_hints(
+    kubectl: Kubectl, operator: OperatorProcess, namespace: str, pg: PgSandbox
+) -> None:
+    nokey, ghost = f"{pg.schema}.nokey", f"{pg.schema}.ghost"
+    pg.execute(f"CREATE TABLE {nokey} (note text)")
+    pg.execute(f'ALTER TABLE {nokey} OWNER TO "{pg.role}"')
+    apply_source(
+        kubectl,
+        namespace,
+        pg_spec(pg, tables=[pg.table, nokey, ghost]),
+        pg.role,
+        pg.password,
+    )
+    obj = wait_condition(
+        kubectl, "datasource", "src", namespace, "CdcReady", "False", "PreflightFailed"
+    )
+    checks = checks_of(obj)
+    assert checks["tables"] == {
+        "name": "tables",
+        "status": "Fail",
+        "observed": f"missing: {ghost}",
+        "expected": "every listed table exists and is readable (SELECT, for the snapshot)",
+        "hint": "check spec.tables",
+    }
+    assert checks["replica_identity"] == {
+        "name": "replica_identity",
+        "status": "Fail",
+        "observed": f"no primary key or replica identity: {nokey}",
+        "expected": "primary key or REPLICA IDENTITY FULL/INDEX",
+        "hint": f"ALTER TABLE {nokey} REPLICA IDENTITY FULL; (or add a primary key)",
+    }
+    assert obj["status"]["failedChecks"] == 2
+    assert {n for n, c in checks.items() if c["status"] == "Fail"} == {"tables", "replica_identity"}
+    message = condition(obj, "CdcReady")["message"]  # type: ignore[index]
+    assert f"tables: missing: {ghost}" in message and "replica_identity:" in message
 
 
 def test_mariadb_user_without_grants_is_not_cdc_ready(
@@ -187,6 +269,7 @@ def test_wrong_password_is_authentication_failed_then_fixed(
     assert ready is not None and ready["reason"] == "AuthenticationFailed"
     assert "password authentication failed" in ready["message"]
     assert condition(obj, "CdcReady")["status"] == "Unknown"  # type: ignore[index]
+    assert_not_in_datasource(kubectl, namespace, (pg.password, wrong))
     # Not a crash loop: the failing source is probed with back-off, the status stays put.
     rv = obj["metadata"]["resourceVersion"]
     time.sleep(5)
@@ -195,6 +278,7 @@ def test_wrong_password_is_authentication_failed_then_fixed(
     # Fixing the Secret alone re-runs the preflight (the DataSource depends on it).
     kubectl.apply(secret("creds", namespace, pg.role, pg.password))
     wait_condition(kubectl, "datasource", "src", namespace, "Ready", "True", timeout=60)
+    assert_not_in_datasource(kubectl, namespace, (pg.password, wrong))
 
     logs = operator.logs()
     assert "Traceback" not in logs[log_start:], "the operator logged a traceback"
@@ -202,6 +286,17 @@ def test_wrong_password_is_authentication_failed_then_fixed(
     events = kubectl.json("get", "events", "-n", namespace)
     assert any(e["reason"] == "AuthenticationFailed" for e in events["items"])
     assert pg.password not in str(events) and wrong not in str(events)
+
+
+def assert_not_in_datasource(kubectl: Kubectl, namespace: str, passwords: tuple[str, ...]) -> None:
+    """The DataSource as a user reads it (spec and status) holds no password; its status
+    is there (the control that the grep reads something)."""
+    obj = kubectl.get("datasource", "src", namespace)
+    assert obj is not None and obj["status"]["conditions"]
+    text = json.dumps({"spec": obj["spec"], "status": obj["status"]})
+    assert obj["status"]["endpoint"] in text
+    for password in passwords:
+        assert password not in text, "a password leaked into the DataSource"
 
 
 def test_tls_required_but_not_offered_is_unreachable(

@@ -384,6 +384,11 @@ class Connect:
         with contextlib.suppress(requests.RequestException):
             requests.delete(f"{self.url}/connectors/{name}", timeout=10)
 
+    def put_config(self, name: str, config: dict[str, str]) -> None:
+        """Change a connector behind the operator's back (drift tests)."""
+        resp = requests.put(f"{self.url}/connectors/{name}/config", json=config, timeout=30)
+        resp.raise_for_status()
+
 
 # --- CRs ------------------------------------------------------------------------------------
 
@@ -508,6 +513,9 @@ class DedicatedConnect:
             "HEADWATER_KAFKA_PORT": self.env["kafka_port"],
             "HEADWATER_KAFKA_CONTROLLER_PORT": self.env["controller_port"],
             "HEADWATER_CONNECT_PORT": self.env["connect_port"],
+            # the JMX exporter agents of both (the shared pair has the default ports)
+            "HEADWATER_KAFKA_METRICS_PORT": self.env["kafka_metrics_port"],
+            "HEADWATER_CONNECT_METRICS_PORT": self.env["connect_metrics_port"],
             "HEADWATER_CONNECT_K8S_PROVIDERS": "1",
             # Fabric8 (inside Strimzi's provider) reads the kubeconfig from here.
             "KUBECONFIG": self.kubeconfig,
@@ -542,6 +550,8 @@ class DedicatedConnect:
                 "kafka_port": str(free_port()),
                 "controller_port": str(free_port()),
                 "connect_port": str(free_port()),
+                "kafka_metrics_port": str(free_port()),
+                "connect_metrics_port": str(free_port()),
             }
         self._run("kafka", "start")
         self._run("connect", "start")
@@ -777,16 +787,26 @@ class Pipeline:
         self, operator_logs: str, connectors: list[str], extra: tuple[str, ...] = ()
     ) -> None:
         """The password appears nowhere the operator writes or sends: operator logs, CR
-        status and spec, Events, and the connector configs stored in Kafka Connect."""
+        status and spec, Events, and the connector configs stored in Kafka Connect.
+        Each place is first shown to hold what the operator put there (the connector's
+        name, its config), so an empty or wrong capture cannot pass for "no leak"."""
         crs = self.kubectl.json(
             "get", "dataplatforms,datasources,cdcconnectors", "-n", self.namespace
         )
+        configs = {c: self.connect.config(c) for c in connectors}
         places = {
             "operator log": operator_logs,
             "custom resources": json.dumps(crs),
             "events": json.dumps(self.events()),
-            **{f"Connect config of {c}": json.dumps(self.connect.config(c)) for c in connectors},
+            **{f"Connect config of {c}": json.dumps(config) for c, config in configs.items()},
         }
+        for c, config in configs.items():
+            assert config is not None, f"connector {c} is not in Kafka Connect"
+            for name in ("operator log", "custom resources"):
+                assert c in places[name], f"{name}: no mention of connector {c} (not captured?)"
+        assert any(e["involvedObject"]["kind"] == "CdcConnector" for e in self.events()), (
+            "no Event of a CdcConnector captured"
+        )
         for name, text in places.items():
             for secret_value in (self.password, *extra):
                 assert secret_value not in text, f"the password leaked into {name}"
