@@ -16,6 +16,8 @@ HEADWATER_FLINK_GATEWAY_PORT="${HEADWATER_FLINK_GATEWAY_PORT:-58091}"
 HEADWATER_FLINK_RPC_PORT="${HEADWATER_FLINK_RPC_PORT:-58123}"
 HEADWATER_FLINK_BLOB_PORT="${HEADWATER_FLINK_BLOB_PORT:-58124}"
 HEADWATER_FLINK_TM_PORTS="${HEADWATER_FLINK_TM_PORTS:-58125-58129}"
+# Prometheus reporter of the JobManager and the TaskManager (first free port each).
+HEADWATER_FLINK_METRICS_PORTS="${HEADWATER_FLINK_METRICS_PORTS:-58131-58133}"
 FLINK_CACHE="$HEADWATER_CACHE/flink-$FLINK_VERSION"
 
 _flink_home() { echo "$FLINK_CACHE"/venv/lib/python3*/site-packages/pyflink; }
@@ -54,9 +56,17 @@ flink_install() {
 
 # _flink_script_env: sets FLINK_SCRIPT_ENV, the `env` prefix that makes Flink's own bin/
 # scripts use our lib/opt/plugins dirs, config, log and pid dirs, and JDK 17.
+# Flink's own conf/config.yaml carries the --add-opens/--add-exports flags Flink needs on
+# JDK 17 (env.java.opts.all); our config replaces that file, so they are passed on here.
+# Without them SQL jobs still run, but running a jar (POST /jars/:id/run) fails in the
+# JobManager with InaccessibleObjectException (java.util not opened), and from then on with
+# ExceptionInInitializerError until the JobManager restarts.
 _flink_script_env() {
-  local dir; dir="$(run_dir flink)"
+  local dir java_opts; dir="$(run_dir flink)"
+  java_opts="$(sed -n 's/^ *all: *\(--add-.*\)$/\1/p' "$(_flink_home)/conf/config.yaml" | head -n 1)"
+  [[ -n "$java_opts" ]] || log "flink: no env.java.opts.all in Flink's own config.yaml; jar jobs may fail on JDK 17"
   FLINK_SCRIPT_ENV=(env FLINK_CONF_DIR="$dir/conf" FLINK_LIB_DIR="$FLINK_CACHE/lib"
+    FLINK_ENV_JAVA_OPTS="-XX:+IgnoreUnrecognizedVMOptions $java_opts"
     FLINK_OPT_DIR="$FLINK_CACHE/opt" FLINK_PLUGINS_DIR="$FLINK_CACHE/plugins"
     FLINK_LOG_DIR="$dir/log" FLINK_PID_DIR="$dir/flink-pids" FLINK_IDENT_STRING=headwater
     # The gateway gets no memory settings from Flink (it would default to 1/4 of RAM).
@@ -76,7 +86,7 @@ _flink_render_conf() {
   render "$SERVICES_DIR/flink-config.yaml" "$dir/conf/config.yaml" \
     FLINK_LOG_DIR FLINK_RUN_DIR FLINK_PID_DIR FLINK_JAVA_HOME HEADWATER_HOST HEADWATER_FLINK_PORT \
     HEADWATER_FLINK_GATEWAY_PORT HEADWATER_FLINK_RPC_PORT HEADWATER_FLINK_BLOB_PORT \
-    HEADWATER_FLINK_TM_PORTS HEADWATER_MINIO_URL HEADWATER_MINIO_ACCESS_KEY HEADWATER_MINIO_SECRET_KEY
+    HEADWATER_FLINK_TM_PORTS HEADWATER_FLINK_METRICS_PORTS HEADWATER_MINIO_URL HEADWATER_MINIO_ACCESS_KEY HEADWATER_MINIO_SECRET_KEY
   chmod 600 "$dir/conf/config.yaml"
   # Console logging config that `start-foreground` uses; keep Flink's own.
   cp "$home/conf/log4j-console.properties" "$home/conf/log4j-cli.properties" \
@@ -140,6 +150,7 @@ HEADWATER_FLINK_GATEWAY_URL=http://$HEADWATER_HOST:$HEADWATER_FLINK_GATEWAY_PORT
 HEADWATER_FLINK_HOME=$(_flink_home)
 HEADWATER_FLINK_LIB_DIR=$FLINK_CACHE/lib
 HEADWATER_FLINK_CONF_DIR=$(run_dir flink)/conf
+HEADWATER_FLINK_METRICS_PORTS=$HEADWATER_FLINK_METRICS_PORTS
 FLINK=$(_flink_home)/bin/flink
 ENV
 }

@@ -13,7 +13,14 @@ import pytest
 
 from headwater.dataplane.flink import FlinkClient, FlinkUnavailable, SubmissionRejected
 from headwater.render.flinkapp import job_id, trigger_id
-from hwtest.flink import FlinkRest, flink, flink_dir, flink_rest  # noqa: F401
+from hwtest.flink import (  # noqa: F401
+    NUMBERS_CLASS,
+    FlinkRest,
+    flink,
+    flink_dir,
+    flink_rest,
+    numbers_jar,
+)
 from hwtest.kubectl import wait_for
 
 GEN = "CREATE TABLE g (n BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '5')"
@@ -88,6 +95,64 @@ def test_sql_job_savepoint_and_restore(client: FlinkClient, flink_dir: Path) -> 
     running(client, second)
     restored = FlinkRest(client.rest_url).get(f"/jobs/{second}/checkpoints")["latest"]["restored"]
     assert restored["external_path"] == result.location and restored["is_savepoint"]
+
+
+def test_jar_job_savepoint_and_restore(
+    client: FlinkClient, flink_dir: Path, numbers_jar: Path
+) -> None:
+    """A DataStream jar through the JobManager REST API: the fixed job id, program arguments
+    and flinkConfiguration arrive; stop with a savepoint; a new job restores from it."""
+    uid, jar = str(uuid.uuid4()), numbers_jar.read_bytes()
+
+    def submit(job: str, restore: str | None, args: list[str]) -> str:
+        return client.submit_jar(
+            jar,
+            "numbers.jar",
+            entry_class=NUMBERS_CLASS,
+            args=args,
+            parallelism=1,
+            job_id=job,
+            restore=restore,
+            allow_non_restored=False,
+            config=conf(job, flink_dir),
+        )
+
+    # The program refuses to start without its arguments: Flink's answer names the cause.
+    with pytest.raises(SubmissionRejected) as bad:
+        submit(job_id(uid, 0), None, [])
+    assert "usage: --rate" in str(bad.value) and not bad.value.invalid
+
+    first = job_id(uid, 1)
+    assert submit(first, None, ["--rate", "5"]) == first
+    client.submitted.append(first)  # type: ignore[attr-defined]
+    running(client, first)
+    assert client.job(first).name == f"headwater/test/{first[:8]}"  # type: ignore[union-attr]
+    wait_for(lambda: client.snapshots(first)[0], 30, what="a completed checkpoint of the jar job")
+
+    trig = trigger_id(first, "upgrade", 1)
+    client.stop_with_savepoint(first, f"file://{flink_dir}/savepoints", trig)
+    result = wait_for(
+        lambda: (s := client.savepoint_status(first, trig)) and s.state != "IN_PROGRESS" and s,
+        60,
+        what="savepoint of the jar job",
+    )
+    assert result.state == "COMPLETED" and result.location
+    assert f"{flink_dir}/savepoints/savepoint-" in result.location
+    wait_for(lambda: client.job(first).state == "FINISHED", 30, what="FINISHED")  # type: ignore[union-attr]
+
+    second = job_id(uid, 2)
+    submit(second, result.location, ["--rate", "5"])
+    client.submitted.append(second)  # type: ignore[attr-defined]
+    running(client, second)
+    rest = FlinkRest(client.rest_url)
+    restored = wait_for(
+        lambda: rest.get(f"/jobs/{second}/checkpoints")["latest"]["restored"],
+        30,
+        what="the restore in the new job's checkpoint stats",
+    )
+    assert restored["external_path"] == result.location and restored["is_savepoint"]
+    # Every upload (the refused one too) was deleted after its run.
+    assert not [f for f in rest.get("/jars")["files"] if f["name"] == "numbers.jar"]
 
 
 def test_invalid_sql_is_reported_as_invalid(client: FlinkClient) -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
+import subprocess
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from hwtest import require
 from hwtest.kubectl import wait_for
 
 
@@ -112,12 +116,84 @@ def flink_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("flink-state")
 
 
+# A DataStream program for jar submissions: numbers at the rate given as program arguments
+# (it refuses to start without them, so a run proves the arguments arrived) into a discarding
+# sink. The source's position is its state; explicit uids let a savepoint map onto a new job.
+# The job name comes from the configuration (`pipeline.name`), as the operator sets it.
+NUMBERS_JAVA = """
+package headwater.test;
+
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy;
+import org.apache.flink.connector.datagen.source.DataGeneratorSource;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+
+public final class Numbers {
+    public static void main(String[] args) throws Exception {
+        if (args.length != 2 || !args[0].equals("--rate")) {
+            throw new IllegalArgumentException("usage: --rate <numbers per second>");
+        }
+        double rate = Double.parseDouble(args[1]);
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        DataGeneratorSource<Long> source = new DataGeneratorSource<>(
+            n -> n, Long.MAX_VALUE, RateLimiterStrategy.perSecond(rate), Types.LONG);
+        env.fromSource(source, WatermarkStrategy.noWatermarks(), "numbers").uid("numbers")
+            .sinkTo(new DiscardingSink<>()).uid("discard");
+        env.execute();
+    }
+}
+"""
+NUMBERS_CLASS = "headwater.test.Numbers"
+
+
+def _javac() -> str | None:
+    # Flink 2.3 runs on JDK 17 (hack/services.sh prefers Debian's); compile for it.
+    jdk17 = Path("/usr/lib/jvm/java-17-openjdk-amd64/bin/javac")
+    return str(jdk17) if jdk17.exists() else shutil.which("javac")
+
+
+def build_numbers_jar(lib_dir: Path, out: Path) -> Path:
+    """Compile NUMBERS_JAVA against the cluster's own flink-dist into `out`/numbers.jar."""
+    javac = _javac()
+    require(javac is not None, "javac (a JDK, to build the test jar)")
+    assert javac is not None
+    dist = sorted(lib_dir.glob("flink-dist-*.jar"))
+    assert dist, f"no flink-dist jar in {lib_dir}"
+    src = out / "src" / "Numbers.java"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_text(NUMBERS_JAVA)
+    classes = out / "classes"
+    subprocess.run(
+        [javac, "--release", "17", "-d", str(classes), "-cp", str(dist[0]), str(src)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    jar = out / "numbers.jar"
+    with zipfile.ZipFile(jar, "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n\n")
+        for path in sorted(classes.rglob("*.class")):
+            z.write(path, path.relative_to(classes).as_posix())
+    return jar
+
+
+@pytest.fixture(scope="session")
+def numbers_jar(flink: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_numbers_jar(
+        Path(flink["HEADWATER_FLINK_LIB_DIR"]), tmp_path_factory.mktemp("numbers-jar")
+    )
+
+
 __all__ = [
+    "NUMBERS_CLASS",
     "FlinkRest",
     "Topic",
     "flink",
     "flink_dir",
     "flink_rest",
+    "numbers_jar",
     "sink_rows",
     "sj_kafka",
     "sj_topic",
