@@ -15,7 +15,7 @@ from hwtest import IN_CI, ROOT, require
 from hwtest import services as svc
 from hwtest.kubectl import Kubectl, wait_for
 from hwtest.operator import OperatorProcess
-from hwtest.session import SESSION_PREFIX, ChartServiceAccount
+from hwtest.session import AS_SERVICEACCOUNT, SESSION_PREFIX, ChartServiceAccount
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -74,12 +74,6 @@ def crds(kubectl: Kubectl) -> None:
     wait_for(established, 60, what="CRDs established")
 
 
-# Opt-in: run the session's operator with the Helm chart's ServiceAccount and RBAC instead of
-# the admin kubeconfig (`make e2e-as-serviceaccount`): the whole suite then proves the chart
-# grants everything the operator needs.
-AS_SERVICEACCOUNT = os.environ.get("HEADWATER_E2E_AS_SERVICEACCOUNT", "").lower() in ("1", "true")
-
-
 @pytest.fixture(scope="session")
 def chart_serviceaccount(
     kubectl: Kubectl,
@@ -97,27 +91,40 @@ def chart_serviceaccount(
 
 
 @pytest.fixture(scope="session")
-def operator(
+def operator_kubeconfig(
     kubeconfig: str,
-    crds: None,
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
+) -> str:
+    """The kubeconfig of every operator the tests start: a bound token of the chart's
+    ServiceAccount, with the chart's RBAC for a glob install (cluster-wide bindings, like any
+    `watchNamespaces` glob; the suite's operators watch several prefixes, all covered by it).
+    The admin kubeconfig only with HEADWATER_E2E_AS_SERVICEACCOUNT=0."""
+    if not AS_SERVICEACCOUNT:
+        return kubeconfig
+    make = request.getfixturevalue("chart_serviceaccount")
+    sa = make(
+        f"{SESSION_PREFIX}-e2e",
+        f"{SESSION_PREFIX}sys",
+        "--set",
+        f"watchNamespaces={{{SESSION_PREFIX}-*}}",
+    )
+    path = sa.write_kubeconfig(tmp_path_factory.mktemp("serviceaccount") / "kubeconfig")
+    print(f"operators run as {sa.user}")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def operator(
+    kubeconfig: str,
+    operator_kubeconfig: str,
+    crds: None,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorProcess]:
-    """`headwater run` against the cluster, for the whole session (as cluster admin, or with
-    HEADWATER_E2E_AS_SERVICEACCOUNT=1 as the chart's ServiceAccount)."""
+    """`headwater run` against the cluster for the whole session, as the chart's
+    ServiceAccount (see `operator_kubeconfig`)."""
     log_dir = tmp_path_factory.mktemp("operator")
-    op_kubeconfig = kubeconfig
-    if AS_SERVICEACCOUNT:
-        make = request.getfixturevalue("chart_serviceaccount")
-        sa = make(
-            f"{SESSION_PREFIX}-e2e",
-            f"{SESSION_PREFIX}sys",
-            "--set",
-            f"watchNamespaces={{{SESSION_PREFIX}-*}}",
-        )
-        op_kubeconfig = str(sa.write_kubeconfig(log_dir / "serviceaccount.kubeconfig"))
-        print(f"operator runs as {sa.user}")
-    op = OperatorProcess(op_kubeconfig, log_dir, namespaces=[f"{SESSION_PREFIX}-*"])
+    op = OperatorProcess(operator_kubeconfig, log_dir, namespaces=[f"{SESSION_PREFIX}-*"])
     op.start()
     _wait_until_watching(Kubectl(kubeconfig))
     yield op
@@ -126,15 +133,7 @@ def operator(
         "delete", "namespace", f"{SESSION_PREFIX}-probe", "--wait=false", check=False
     )
     print(f"operator logs: {op.log_dir}")
-    if AS_SERVICEACCOUNT:
-        # RBAC denials read `User "system:serviceaccount:..." cannot <verb> resource ...`
-        # (other 403s, such as writes into a terminating namespace, are not about RBAC).
-        denied = [
-            line
-            for line in op.logs().splitlines()
-            if ("Forbidden" in line and " cannot " in line) or "Not enough permissions" in line
-        ]
-        assert not denied, "the chart's RBAC denied the operator:\n" + "\n".join(denied[:20])
+    op.assert_not_denied()
 
 
 def _wait_until_watching(kubectl: Kubectl) -> None:

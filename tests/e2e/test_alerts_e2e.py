@@ -33,10 +33,10 @@ FIXTURE_LABEL = "headwater.dev/test-fixture=minimal-monitoring-crds"
 
 @pytest.fixture(scope="module")
 def alert_operator(
-    kubeconfig: str, crds: None, tmp_path_factory: pytest.TempPathFactory
+    operator_kubeconfig: str, crds: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     op = OperatorProcess(
-        kubeconfig,
+        operator_kubeconfig,
         tmp_path_factory.mktemp("alert-operator"),
         env={"HEADWATER_MONITORING_REFRESH_SECONDS": "2"},
         namespaces=[f"{PREFIX}-*"],
@@ -45,6 +45,7 @@ def alert_operator(
     yield op
     op.stop()
     print(f"operator logs: {op.log_dir}")
+    op.assert_not_denied()
 
 
 @pytest.fixture

@@ -72,6 +72,7 @@ class ManagedLake:
 @pytest.fixture(scope="module")
 def managed(
     kubeconfig: str,
+    operator_kubeconfig: str,
     crds: None,
     shared_minio: MinioServer,  # noqa: F811
     tmp_path_factory: pytest.TempPathFactory,
@@ -90,7 +91,7 @@ def managed(
         }
     )
     op = OperatorProcess(
-        kubeconfig,
+        operator_kubeconfig,
         Path(tmp_path_factory.mktemp("lake-e2e-operator")),
         env={
             "HEADWATER_ENDPOINT_OVERRIDES": f"{PLATFORM}-minio.{ns}.svc:9000="
@@ -110,6 +111,7 @@ def managed(
         minio.remove_bucket(bucket)
     minio.remove_access(f"headwater:{ns}:")
     print(f"operator logs: {op.log_dir}")
+    op.assert_not_denied()
 
 
 def test_managed_platform_and_zones_reach_ready(managed: ManagedLake) -> None:

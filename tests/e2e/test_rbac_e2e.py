@@ -2,9 +2,9 @@
 ServiceAccount (a bound token, not impersonation), reconciles a platform; what it does not
 need is denied.
 
-The whole e2e suite runs the same way with HEADWATER_E2E_AS_SERVICEACCOUNT=1
-(`make e2e-as-serviceaccount`); these tests cover the namespaced install (RoleBindings only)
-and the denials, which that run can't show.
+Every operator of the e2e suite runs this way (conftest `operator_kubeconfig`: a glob install,
+cluster-wide bindings); these tests cover the namespaced install (RoleBindings only) and the
+denials, which the rest of the suite can't show.
 """
 
 from __future__ import annotations

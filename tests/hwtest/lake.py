@@ -406,6 +406,7 @@ def _sweep(env: LakeEnv, namespaces: list[str], wait: float = 60) -> None:
 @pytest.fixture(scope="module")
 def lake_operator(
     kubeconfig: str,
+    operator_kubeconfig: str,
     crds: None,
     shared_minio: MinioServer,
     tmp_path_factory: pytest.TempPathFactory,
@@ -413,7 +414,7 @@ def lake_operator(
     """A dedicated operator watching `<LAKE_PREFIX>-*`, resyncing LakeZones every few
     seconds (drift is repaired on the resync)."""
     op = OperatorProcess(
-        kubeconfig,
+        operator_kubeconfig,
         tmp_path_factory.mktemp("lake-operator"),
         env={"HEADWATER_LAKEZONE_RESYNC_SECONDS": "4"},
         namespaces=[f"{LAKE_PREFIX}-*"],

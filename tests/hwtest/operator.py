@@ -115,6 +115,23 @@ class OperatorProcess:
         except OSError:
             return "(no log)"
 
+    def rbac_denials(self) -> list[str]:
+        """Log lines of requests the API server refused for lack of RBAC: `User
+        "system:serviceaccount:..." cannot <verb> resource ...` (other 403s, such as writes
+        into a terminating namespace, are not about RBAC), a Role or binding granting more
+        than the operator holds, or Kopf's own complaint."""
+        return [
+            line
+            for line in self.logs().splitlines()
+            if ("Forbidden" in line and " cannot " in line)
+            or "attempting to grant RBAC permissions not currently held" in line
+            or "Not enough permissions" in line
+        ]
+
+    def assert_not_denied(self) -> None:
+        denied = "\n".join(self.rbac_denials()[:20])
+        assert not denied, f"the API server denied the operator ({self.log_dir}):\n{denied}"
+
     def metrics(self) -> str:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as r:
             return str(r.read().decode())

@@ -22,6 +22,18 @@ from .kubectl import Kubectl
 SESSION_PREFIX = os.environ.get("HEADWATER_TEST_PREFIX") or f"hw{secrets.token_hex(2)}"
 
 
+def _as_serviceaccount() -> bool:
+    value = os.environ.get("HEADWATER_E2E_AS_SERVICEACCOUNT", "1").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+# Every operator the suites start authenticates as the Helm chart's ServiceAccount (a bound
+# token, RBAC from charts/headwater), never as cluster admin: the whole suite is the proof
+# that the chart grants what the operator needs. HEADWATER_E2E_AS_SERVICEACCOUNT=0 runs them
+# with the admin kubeconfig instead, to tell an RBAC gap from a bug while debugging.
+AS_SERVICEACCOUNT = _as_serviceaccount()
+
+
 class ChartServiceAccount:
     """The chart's ServiceAccount + RBAC (only those templates) applied to the cluster, and a
     kubeconfig that authenticates as that ServiceAccount with a bound token."""
