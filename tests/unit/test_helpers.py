@@ -852,3 +852,80 @@ def test_a_spec_the_models_refuse_stalls_with_the_field_and_no_retry() -> None:
     assert field in kube.created[1]["message"]
     stalled = {"kind": "DataPlatform", "result": "stalled"}
     assert metrics.registry.get_sample_value("headwater_reconcile_total", stalled) == 1
+
+
+def test_rbac_bindings_are_applied_after_what_they_bind() -> None:
+    """Without the `bind` verb a RoleBinding is only accepted once its Role exists: the
+    applier sends bindings in a second round, after every other child has been answered."""
+    from headwater.kube.apply import Applier
+    from headwater.kube.cache import ClusterCache
+    from headwater.render.common import Owner
+
+    answered: list[str] = []
+
+    class Kube:
+        async def apply(self, obj: Any) -> Any:
+            if obj["kind"] == "RoleBinding":
+                assert {"Role", "ServiceAccount"} <= set(answered), answered
+            await asyncio.sleep(0.01 if obj["kind"] == "Role" else 0)  # the Role is slowest
+            answered.append(obj["kind"])
+            return {**obj, "metadata": {**obj["metadata"], "resourceVersion": "1"}}
+
+    def obj(api: str, kind: str) -> dict[str, Any]:
+        return {"apiVersion": api, "kind": kind, "metadata": {"name": "p-spark", "namespace": "ns"}}
+
+    rbac = "rbac.authorization.k8s.io/v1"
+    applier = Applier(Kube(), ClusterCache(Kube()))  # type: ignore[arg-type]
+    owner = Owner("DataPlatform", "p", "ns", "uid-1")
+    desired = [obj(rbac, "RoleBinding"), obj(rbac, "Role"), obj("v1", "ServiceAccount")]
+    result = asyncio.run(applier.reconcile(owner, desired))
+    assert answered == ["ServiceAccount", "Role", "RoleBinding"]
+    assert len(result.created) == 3
+
+
+def test_a_404_about_a_child_is_an_error_not_a_deleted_resource() -> None:
+    """A 404 means "deleted meanwhile" only when it is about the resource itself; a 404
+    about a child (a RoleBinding whose Role the server cannot find) is logged, counted
+    and retried with back-off instead of being dropped silently."""
+    from headwater.kube.client import ApiError
+    from headwater.reconcile.base import Controller, Settings
+
+    role_missing = ApiError(
+        404,
+        "NotFound",
+        'roles.rbac.authorization.k8s.io "p-spark" not found',
+        {"details": {"name": "p-spark", "group": "rbac.authorization.k8s.io", "kind": "roles"}},
+    )
+    gone = ApiError(
+        404,
+        "NotFound",
+        'dataplatforms.headwater.dev "p" not found',
+        {"details": {"name": "p", "group": "headwater.dev", "kind": "dataplatforms"}},
+    )
+
+    class Rec:
+        kind, resync_seconds = "DataPlatform", 300.0
+        error: ApiError = role_missing
+
+        def needs_finalizer(self, body: Any) -> bool:
+            return False
+
+        async def reconcile(self, body: Any, ctx: Any) -> Any:
+            raise self.error
+
+    async def scenario() -> None:
+        rec = Rec()
+        ctl = Controller(_StatusKube(), [rec], Settings(workers=1))  # type: ignore[arg-type]
+        key = ("DataPlatform", "ns", "p")
+        meta = {"name": "p", "namespace": "ns", "generation": 1, "resourceVersion": "1"}
+        ctl.observe({"kind": "DataPlatform", "metadata": meta})
+        assert await asyncio.wait_for(ctl.queue.get(), 1) == key
+        await ctl.process(key)
+        ctl.queue.done(key)
+        assert ctl._failures.get(key) == 1, "a 404 about a child must back off and retry"
+        rec.error = gone
+        await ctl.process(key)
+        assert ctl._failures.get(key) == 1, "a 404 about the resource itself is not retried"
+        ctl.executor.shutdown()
+
+    asyncio.run(scenario())

@@ -30,6 +30,7 @@ from .client import ApiError, Kube
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 DEFAULT_GROUP = "main"
+BINDING_KINDS = frozenset({"RoleBinding", "ClusterRoleBinding"})
 
 
 @dataclass
@@ -190,7 +191,14 @@ class Applier:
             digest = desired_hash(obj)
             obj["metadata"].setdefault("annotations", {})[ANNOTATION_APPLIED_HASH] = digest
             wanted.append(obj)
-        await asyncio.gather(*(self._apply_one(o, result) for o in wanted))
+        # RBAC bindings after everything else: a client without the `bind` verb (the chart's
+        # least-privilege ServiceAccount) may only bind a Role the API server can look up
+        # and whose permissions it holds, so a RoleBinding sent beside its Role is refused
+        # with 404 whenever it wins the race.
+        first = [o for o in wanted if o["kind"] not in BINDING_KINDS]
+        bindings = [o for o in wanted if o["kind"] in BINDING_KINDS]
+        for tier in (first, bindings):
+            await asyncio.gather(*(self._apply_one(o, result) for o in tier))
         keep = {self._key(o) for o in wanted}
         stale = [
             o

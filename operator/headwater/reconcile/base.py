@@ -544,6 +544,19 @@ class Controller:
             finally:
                 self.queue.done(key)
 
+    def _deleted_meanwhile(self, key: Key, err: ApiError) -> bool:
+        """Whether a 404 met during a pass means the resource itself is gone.
+
+        Only a 404 about the resource (or one after its DELETED event) does: a 404 about
+        anything else — a RoleBinding whose Role the server could not find for a client
+        without the `bind` verb, a referenced object removed meanwhile — is an error to log
+        and retry, not a reason to drop the resource silently.
+        """
+        if self.store.get(*key) is None:
+            return True
+        details = err.body.get("details") or {}
+        return bool(details.get("name") == key[2] and details.get("kind") == f"{key[0].lower()}s")
+
     def _backoff(self, key: Key) -> float:
         n = self._failures.get(key, 0) + 1
         self._failures[key] = n
@@ -591,8 +604,8 @@ class Controller:
             await self._after_reconcile(key)
         except ApiError as err:
             result = "error"
-            if err.not_found:
-                return  # deleted meanwhile; the DELETED event cleans up
+            if err.not_found and self._deleted_meanwhile(key, err):
+                return  # the DELETED event cleans up
             if err.namespace_terminating:
                 result = "skipped"
                 if key[1] not in self._terminating:
