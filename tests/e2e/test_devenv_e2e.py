@@ -27,13 +27,24 @@ pytestmark = pytest.mark.e2e
 
 
 def _free(port: int) -> bool:
+    """Nothing listens there and nothing holds it as a local port (the 5xxxx block lies in
+    Linux's ephemeral range, so a client connection can own it without listening)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _listening(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _spare_ports() -> Ports:
     """A port block next to the default one that nothing listens on."""
-    for offset in (1000, 2000, 3000, 4000):
+    for offset in (1000, 2000, 3000, 4000, 5000, 6000):
         ports = Ports(
             etcd=52379 - offset,
             etcd_peer=52380 - offset,
@@ -97,7 +108,7 @@ def test_up_is_idempotent_and_down_leaves_nothing(spare_cluster: ClusterConfig) 
     stopped = cluster.down(config=cfg)
     assert len(stopped) == len(cluster.COMPONENT_NAMES), stopped
     assert not _ours(cfg), f"processes left after down: {[r.pid for r in _ours(cfg)]}"
-    assert all(_free(p) for p in cfg.ports.as_dict().values()), "a port is still bound"
+    assert not any(_listening(p) for p in cfg.ports.as_dict().values()), "a port still listens"
     after = cluster.status(cfg)
     assert not after.answering and all(row.pid is None for row in after.components)
     # down on a stopped cluster is a no-op, not an error.
