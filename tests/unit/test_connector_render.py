@@ -279,3 +279,35 @@ def test_any_accepted_spec_renders_strings_without_credentials(
     for key, value in config.items():
         if _CRED.match(key) and key != "database.password":
             raise AssertionError(f"credential-like key rendered: {key}={value}")
+
+
+def test_schema_history_clients_get_the_workers_kafka_security() -> None:
+    """Debezium's schema-history producer/consumer read only their own prefixed settings:
+    on a SASL+TLS Kafka they need the managed worker's settings again — references only."""
+    from headwater.api.dataplatform import DataPlatformSpec
+    from headwater.render.platform import kafka_client
+
+    platform = DataPlatformSpec.model_validate(
+        {
+            "kafka": {
+                "mode": "external",
+                "external": {
+                    "bootstrapServers": ["k:9093"],
+                    "credentialsSecretRef": {"name": "kafka-user"},
+                    "saslMechanism": "SCRAM-SHA-512",
+                    "tls": {"enabled": True, "caSecretRef": {"name": "kafka-ca", "key": "ca.crt"}},
+                },
+            }
+        }
+    )
+    assert platform.kafka.external is not None
+    client = kafka_client(platform.kafka.external).properties
+    out = render(connector(), source(type="mariadb"), kafka_bootstrap="k:9093", kafka_client=client)
+    for side in ("producer", "consumer"):
+        prefix = f"schema.history.internal.{side}."
+        assert out[prefix + "security.protocol"] == "SASL_SSL"
+        assert out[prefix + "sasl.mechanism"] == "SCRAM-SHA-512"
+        assert "${env:" in out[prefix + "sasl.jaas.config"]
+        assert out[prefix + "ssl.truststore.type"] == "PEM"
+    # Postgres keeps no schema history: nothing added.
+    assert not any(k.startswith("schema.history") for k in render(connector(), source()))

@@ -38,7 +38,7 @@ from ..kube.conditions import Cond, now, parse_time
 from ..kube.events import scrub
 from ..render import connector as render
 from ..render.common import stable_hash
-from ..render.platform import Names
+from ..render.platform import Names, kafka_client
 from .base import Context, InvalidSpec, Key, NotReady, Obj, Outcome, Retry, secret_value
 from .datasource import read_credentials, target
 
@@ -232,6 +232,8 @@ def resolve(body: Obj, spec: CdcConnectorSpec, ctx: Context) -> Resolved:
         kafka_bootstrap=endpoints.get("kafkaBootstrapServers"),
         kafka_tls=bool(kafka_ext and kafka_ext.tls.enabled),
         credentials_version=version,
+        # The references resolve only in workers the operator runs (it sets their env).
+        kafka_client=kafka_client(kafka_ext).properties if pspec.connect.mode == "managed" else {},
     )
     if sspec.type in render.SCHEMA_HISTORY_TYPES and not (
         facts.kafka_bootstrap or render.SCHEMA_HISTORY_BOOTSTRAP in spec.config

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..api.cdcconnector import CdcConnectorSpec
@@ -80,6 +80,10 @@ class ConnectorFacts:
     kafka_bootstrap: str | None = None  # as the Connect workers reach Kafka
     kafka_tls: bool = False
     credentials_version: str = ""  # a version of the credentials Secret, never its content
+    # Client security settings of the Connect workers for an external Kafka (SASL, TLS), as
+    # render.platform.kafka_client gives them to a managed worker: only references
+    # (`${env:...}`, file paths) that the worker resolves, never a credential.
+    kafka_client: Mapping[str, str] = field(default_factory=dict)
 
 
 # --- names derived from the CR ------------------------------------------------------------
@@ -261,7 +265,13 @@ def _schema_history(
     bootstrap = spec.config.get(SCHEMA_HISTORY_BOOTSTRAP) or facts.kafka_bootstrap
     if bootstrap:
         out[SCHEMA_HISTORY_BOOTSTRAP] = bootstrap
-    if facts.kafka_tls:
+    # Debezium's schema-history clients take only their own prefixed settings, not the
+    # worker's producer./consumer. ones, so they get the worker's security settings again.
+    if facts.kafka_client:
+        for key, value in facts.kafka_client.items():
+            out[f"schema.history.internal.producer.{key}"] = value
+            out[f"schema.history.internal.consumer.{key}"] = value
+    elif facts.kafka_tls:
         out["schema.history.internal.producer.security.protocol"] = "SSL"
         out["schema.history.internal.consumer.security.protocol"] = "SSL"
     return out
