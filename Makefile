@@ -67,7 +67,7 @@ test-unit: install ## Unit tests (models, CRDs, render golden files, helpers)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 .PHONY: e2e
-e2e: install binaries ## e2e suite against KUBECONFIG or the local control plane
+e2e: install binaries helm ## e2e suite against KUBECONFIG or the local control plane
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 .PHONY: dataplane

@@ -118,10 +118,13 @@ class Prometheus:
 
 @pytest.fixture(scope="module")
 def scrape_operator(
-    kubeconfig: str, crds: None, tmp_path_factory: pytest.TempPathFactory
+    operator_kubeconfig: str, crds: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
+    # Like every operator of the suites: the chart ServiceAccount's credentials.
     op = OperatorProcess(
-        kubeconfig, tmp_path_factory.mktemp("scrape-operator"), namespaces=[f"{PREFIX}-*"]
+        operator_kubeconfig,
+        tmp_path_factory.mktemp("scrape-operator"),
+        namespaces=[f"{PREFIX}-*"],
     )
     op.start()
     yield op
