@@ -192,3 +192,15 @@ def test_unreachable_flink_is_unavailable() -> None:
     with pytest.raises(FlinkUnavailable):
         FlinkClient("http://127.0.0.1:9", timeout=2).job("0" * 32)
     assert time.monotonic() - started < 10
+
+
+def test_managed_flink_gets_the_jdk_flags_of_flinks_own_config(flink: dict[str, str]) -> None:
+    """Managed Flink's config.yaml replaces the image's, so it must carry the JDK 17 module
+    flags the distribution's own config sets (without them jar jobs fail, as the jar test
+    above showed on this Flink before the test bed passed them on)."""
+    from headwater.render.platform import FLINK_JDK17_OPTS
+
+    own = (Path(flink["HEADWATER_FLINK_HOME"]) / "conf" / "config.yaml").read_text()
+    flags = own.split("all:", 1)[1].splitlines()[0].split()
+    assert flags and all(f.startswith("--add-") for f in flags)
+    assert FLINK_JDK17_OPTS.split() == flags

@@ -497,6 +497,7 @@ def render_flink(spec: DataPlatformSpec, owner: Owner, ctx: PlatformContext) -> 
         "taskmanager.memory.process.size": f.task_manager.memory,
         "state.backend.type": "rocksdb",
         "execution.checkpointing.incremental": True,
+        "env.java.opts.all": FLINK_JDK17_OPTS,
         **FLINK_REPORTER_CONFIG,
     }
     env: list[Obj] = []
@@ -864,6 +865,42 @@ CONNECT_JMX_EXPORTER_CONFIG = yaml.safe_dump(
     },
     sort_keys=False,
     width=1000,
+)
+
+# The JDK module flags Flink's own conf/config.yaml sets in `env.java.opts.all` (Flink
+# 2.3). Our config.yaml replaces that file, and without them jar jobs fail in the
+# JobManager with InaccessibleObjectException on JDK 17 (reproduced on the test bed's Flink).
+FLINK_JDK17_OPTS = " ".join(
+    [
+        *(
+            f"--add-exports={m}=ALL-UNNAMED"
+            for m in (
+                "java.rmi/sun.rmi.registry",
+                *(
+                    f"jdk.compiler/com.sun.tools.javac.{p}"
+                    for p in ("api", "file", "parser", "tree", "util")
+                ),
+                "java.security.jgss/sun.security.krb5",
+            )
+        ),
+        *(
+            f"--add-opens=java.base/{p}=ALL-UNNAMED"
+            for p in (
+                "java.lang",
+                "java.net",
+                "java.io",
+                "java.nio",
+                "sun.nio.ch",
+                "java.lang.reflect",
+                "java.text",
+                "java.time",
+                "java.util",
+                "java.util.concurrent",
+                "java.util.concurrent.atomic",
+                "java.util.concurrent.locks",
+            )
+        ),
+    ]
 )
 
 # Flink's built-in PrometheusReporter on every JobManager and TaskManager.
